@@ -1,0 +1,1 @@
+#include "vc_shim.h"

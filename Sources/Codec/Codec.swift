@@ -1,0 +1,1 @@
+// Codec module: work in progress

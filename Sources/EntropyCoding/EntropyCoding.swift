@@ -1,0 +1,1 @@
+// EntropyCoding module: work in progress

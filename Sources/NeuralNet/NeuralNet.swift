@@ -1,0 +1,1 @@
+// NeuralNet module: work in progress

@@ -1,0 +1,1 @@
+// VAE module: work in progress

@@ -1,0 +1,3 @@
+import Testing
+@testable import Codec
+@Test func placeholderCodec() {}

@@ -1,0 +1,3 @@
+import Testing
+@testable import ImageIO
+@Test func placeholderImageIO() {}
