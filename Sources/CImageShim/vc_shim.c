@@ -1,1 +1,316 @@
 #include "vc_shim.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <png.h>
+#include <jpeglib.h>
+#include <jerror.h>
+
+void vc_free(void *pointer) { free(pointer); }
+
+static void set_message(char *message, const char *text) {
+    snprintf(message, VC_MESSAGE_SIZE, "%s", text);
+}
+
+static int exceeds(uint32_t width, uint32_t height, uint32_t max_side, uint64_t max_pixels) {
+    return width == 0 || height == 0 || width > max_side || height > max_side ||
+           (uint64_t)width * height > max_pixels;
+}
+
+// MARK: - PNG
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t offset;
+    char *message;
+} png_source;
+
+static void png_fail(png_structp png, png_const_charp text) {
+    png_source *source = png_get_error_ptr(png);
+    set_message(source->message, text);
+    png_longjmp(png, 1);
+}
+
+// Ancillary-chunk problems (bad CRC in tEXt, say) are warnings in libpng; they don't affect pixels.
+static void png_warn(png_structp png, png_const_charp text) { (void)png; (void)text; }
+
+static void png_read_memory(png_structp png, png_bytep out, size_t count) {
+    png_source *source = png_get_io_ptr(png);
+    if (count > source->size - source->offset) png_error(png, "file is truncated");
+    memcpy(out, source->data + source->offset, count);
+    source->offset += count;
+}
+
+int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
+                  char message[VC_MESSAGE_SIZE]) {
+    memset(out, 0, sizeof *out);
+    message[0] = 0;
+    png_source source = {data, size, 0, message};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, png_fail, png_warn);
+    if (!png) { set_message(message, "out of memory"); return VC_NO_MEMORY; }
+    png_infop info = png_create_info_struct(png);
+    // Written after setjmp and read after longjmp: volatile so the values survive the jump.
+    uint8_t *volatile pixels = NULL;
+    png_bytep *volatile rows = NULL;
+    volatile int status = VC_ERROR;
+    if (!info) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
+    if (setjmp(png_jmpbuf(png))) goto done;
+
+    png_set_read_fn(png, &source, png_read_memory);
+    png_set_user_limits(png, 0x7fffffff, 0x7fffffff); // our own limit below names the size
+    png_read_info(png, info);
+    uint32_t width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    if (exceeds(width, height, max_side, max_pixels)) {
+        snprintf(message, VC_MESSAGE_SIZE, "image is %ux%u, over the limit", width, height);
+        status = VC_TOO_LARGE;
+        goto done;
+    }
+    int color_type = png_get_color_type(png, info);
+    out->source_bit_depth = png_get_bit_depth(png, info);
+    out->source_color_type = (uint32_t)color_type;
+    out->progressive = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
+
+    // Normalise every variant to 8-bit gray, gray+alpha, RGB or RGBA on the stored values (no gamma change).
+    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color_type == PNG_COLOR_TYPE_GRAY && out->source_bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (out->source_bit_depth == 16) png_set_scale_16(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+
+    uint32_t channels = png_get_channels(png, info);
+    size_t row_bytes = png_get_rowbytes(png, info);
+    if (row_bytes != (size_t)width * channels) png_error(png, "unexpected row layout");
+    pixels = malloc(row_bytes * height);
+    rows = malloc(sizeof(png_bytep) * height);
+    if (!pixels || !rows) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
+    for (uint32_t y = 0; y < height; y++) rows[y] = pixels + (size_t)y * row_bytes;
+    png_read_image(png, rows);
+    png_read_end(png, NULL); // reaches IEND, so a file cut after the pixel data is still caught
+
+    out->pixels = pixels;
+    pixels = NULL;
+    out->width = width;
+    out->height = height;
+    out->channels = channels;
+    status = VC_OK;
+done:
+    free(pixels);
+    free(rows);
+    png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+    return status;
+}
+
+typedef struct {
+    vc_buffer buffer;
+    size_t capacity;
+    char *message;
+} png_sink;
+
+static void png_write_memory(png_structp png, png_bytep bytes, size_t count) {
+    png_sink *sink = png_get_io_ptr(png);
+    if (sink->buffer.size + count > sink->capacity) {
+        size_t capacity = sink->capacity ? sink->capacity : 4096;
+        while (capacity < sink->buffer.size + count) capacity *= 2;
+        uint8_t *grown = realloc(sink->buffer.bytes, capacity);
+        if (!grown) png_error(png, "out of memory");
+        sink->buffer.bytes = grown;
+        sink->capacity = capacity;
+    }
+    memcpy(sink->buffer.bytes + sink->buffer.size, bytes, count);
+    sink->buffer.size += count;
+}
+
+static void png_flush_memory(png_structp png) { (void)png; }
+
+static void png_sink_fail(png_structp png, png_const_charp text) {
+    png_sink *sink = png_get_error_ptr(png);
+    set_message(sink->message, text);
+    png_longjmp(png, 1);
+}
+
+int vc_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,
+                  const char *text_key, const char *text_value, vc_buffer *out, char message[VC_MESSAGE_SIZE]) {
+    static const int color_types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                                       PNG_COLOR_TYPE_RGBA};
+    out->bytes = NULL;
+    out->size = 0;
+    message[0] = 0;
+    if (channels < 1 || channels > 4 || width == 0 || height == 0) {
+        set_message(message, "invalid image shape");
+        return VC_ERROR;
+    }
+    png_sink sink = {{NULL, 0}, 0, message};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, png_sink_fail, png_warn);
+    if (!png) { set_message(message, "out of memory"); return VC_NO_MEMORY; }
+    png_infop info = png_create_info_struct(png);
+    png_bytep *volatile rows = NULL;
+    volatile int status = VC_ERROR;
+    if (!info) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
+    if (setjmp(png_jmpbuf(png))) goto done;
+
+    png_set_write_fn(png, &sink, png_write_memory, png_flush_memory);
+    png_set_IHDR(png, info, width, height, 8, color_types[channels], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (text_key && text_value) {
+        png_text text;
+        memset(&text, 0, sizeof text);
+        text.compression = PNG_TEXT_COMPRESSION_NONE;
+        text.key = (png_charp)text_key;
+        text.text = (png_charp)text_value;
+        png_set_text(png, info, &text, 1);
+    }
+    rows = malloc(sizeof(png_bytep) * height);
+    if (!rows) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
+    for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)pixels + (size_t)y * width * channels;
+    png_set_rows(png, info, rows);
+    png_write_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
+    *out = sink.buffer;
+    sink.buffer.bytes = NULL;
+    status = VC_OK;
+done:
+    free(sink.buffer.bytes);
+    free(rows);
+    png_destroy_write_struct(&png, info ? &info : NULL);
+    return status;
+}
+
+// MARK: - JPEG
+
+typedef struct {
+    struct jpeg_error_mgr manager; // first, so libjpeg's pointer to it is a pointer to this
+    jmp_buf jump;
+    char *message;
+} jpeg_failure;
+
+static void jpeg_fail(j_common_ptr cinfo) {
+    jpeg_failure *failure = (jpeg_failure *)cinfo->err;
+    char text[JMSG_LENGTH_MAX];
+    (*cinfo->err->format_message)(cinfo, text);
+    set_message(failure->message, text);
+    longjmp(failure->jump, 1);
+}
+
+// libjpeg only warns on corrupt or truncated data and then invents gray pixels; a codec must not accept that.
+static void jpeg_message(j_common_ptr cinfo, int level) {
+    if (level < 0) jpeg_fail(cinfo);
+}
+
+static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
+
+int vc_jpeg_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
+                   char message[VC_MESSAGE_SIZE]) {
+    memset(out, 0, sizeof *out);
+    message[0] = 0;
+    struct jpeg_decompress_struct cinfo;
+    jpeg_failure failure;
+    cinfo.err = jpeg_std_error(&failure.manager);
+    failure.manager.error_exit = jpeg_fail;
+    failure.manager.emit_message = jpeg_message;
+    failure.manager.output_message = jpeg_silent;
+    failure.message = message;
+    uint8_t *volatile pixels = NULL;
+    JSAMPLE *volatile row = NULL;
+    volatile int status = VC_ERROR;
+    if (setjmp(failure.jump)) goto done;
+
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    jpeg_read_header(&cinfo, TRUE);
+    if (exceeds(cinfo.image_width, cinfo.image_height, max_side, max_pixels)) {
+        snprintf(message, VC_MESSAGE_SIZE, "image is %ux%u, over the limit", cinfo.image_width,
+                 cinfo.image_height);
+        status = VC_TOO_LARGE;
+        goto done;
+    }
+    int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    out->source_color_type = (uint32_t)cinfo.jpeg_color_space;
+    out->source_bit_depth = (uint32_t)cinfo.data_precision;
+    out->progressive = cinfo.progressive_mode ? 1 : 0;
+    cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : cmyk ? JCS_CMYK : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+
+    uint32_t width = cinfo.output_width, height = cinfo.output_height;
+    uint32_t channels = cmyk ? 3 : (uint32_t)cinfo.output_components;
+    pixels = malloc((size_t)width * height * channels);
+    row = malloc((size_t)width * cinfo.output_components);
+    if (!pixels || !row) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
+    // Adobe's CMYK JPEGs store inverted ink values; that is the common case for CMYK and YCCK files.
+    int inverted = cinfo.saw_Adobe_marker;
+    while (cinfo.output_scanline < height) {
+        uint8_t *target = pixels + (size_t)cinfo.output_scanline * width * channels;
+        JSAMPROW rows[1] = {cmyk ? row : target};
+        jpeg_read_scanlines(&cinfo, rows, 1);
+        if (!cmyk) continue;
+        for (uint32_t x = 0; x < width; x++) {
+            unsigned c = row[4 * x], m = row[4 * x + 1], y = row[4 * x + 2], k = row[4 * x + 3];
+            if (!inverted) { c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k; }
+            target[3 * x] = (uint8_t)((c * k + 127) / 255);
+            target[3 * x + 1] = (uint8_t)((m * k + 127) / 255);
+            target[3 * x + 2] = (uint8_t)((y * k + 127) / 255);
+        }
+    }
+    jpeg_finish_decompress(&cinfo);
+    out->pixels = pixels;
+    pixels = NULL;
+    out->width = width;
+    out->height = height;
+    out->channels = channels;
+    status = VC_OK;
+done:
+    free(pixels);
+    free(row);
+    jpeg_destroy_decompress(&cinfo);
+    return status;
+}
+
+int vc_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels, int quality,
+                   int optimize, vc_buffer *out, char message[VC_MESSAGE_SIZE]) {
+    out->bytes = NULL;
+    out->size = 0;
+    message[0] = 0;
+    if ((channels != 1 && channels != 3) || width == 0 || height == 0 || width > 65500 || height > 65500) {
+        set_message(message, "invalid image shape for JPEG");
+        return VC_ERROR;
+    }
+    struct jpeg_compress_struct cinfo;
+    jpeg_failure failure;
+    cinfo.err = jpeg_std_error(&failure.manager);
+    failure.manager.error_exit = jpeg_fail;
+    failure.manager.emit_message = jpeg_message;
+    failure.manager.output_message = jpeg_silent;
+    failure.message = message;
+    // jpeg_mem_dest owns and grows this buffer; volatile so an error path can still free it.
+    unsigned char *volatile bytes = NULL;
+    unsigned long length = 0;
+    volatile int status = VC_ERROR;
+    if (setjmp(failure.jump)) goto done;
+
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, (unsigned char **)&bytes, &length);
+    cinfo.image_width = width;
+    cinfo.image_height = height;
+    cinfo.input_components = (int)channels;
+    cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality < 1 ? 1 : quality > 100 ? 100 : quality, TRUE);
+    cinfo.optimize_coding = optimize ? TRUE : FALSE;
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < height) {
+        JSAMPROW rows[1] = {(JSAMPROW)pixels + (size_t)cinfo.next_scanline * width * channels};
+        jpeg_write_scanlines(&cinfo, rows, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    out->bytes = bytes;
+    out->size = length;
+    bytes = NULL;
+    status = VC_OK;
+done:
+    jpeg_destroy_compress(&cinfo);
+    free(bytes);
+    return status;
+}

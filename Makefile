@@ -1,0 +1,32 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+SWIFT ?= swift
+PACKAGES := pkg-config libpng-dev libjpeg-dev libopenblas-dev zlib1g-dev
+BIN := .build/release/vaecodec
+DEMO := .build/demo
+
+.PHONY: deps build demo test clean
+
+# Installs the Debian/Ubuntu packages that are missing (as root, or through sudo).
+deps:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing:$$missing"; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release
+
+demo: build
+	$(BIN) --version
+	$(BIN) --help
+	@rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN) canvas Fixtures/images/face-rgb.png -o $(DEMO)/face-canvas.png
+	@echo "demo output in $(DEMO)/"
+
+test: deps
+	$(SWIFT) test
+
+clean:
+	rm -rf .build

@@ -1,0 +1,115 @@
+/// The square region of a source image that the model sees, in source pixel coordinates.
+public struct CropBox: Sendable, Equatable, Codable {
+    public let x: Int
+    public let y: Int
+    public let side: Int
+
+    /// The central square of side `crop` (or of the shorter side when nil, or when `crop` exceeds it).
+    /// LFW's face convention is `crop: 110` on 250x250: pixels 70...179 in both axes.
+    public static func centered(width: Int, height: Int, crop: Int? = nil) -> CropBox {
+        let side = min(crop ?? Int.max, width, height)
+        return CropBox(x: (width - side) / 2, y: (height - side) / 2, side: side)
+    }
+}
+
+/// Conversion between a file's gray plane and the model's square canvas (64x64 by default).
+///
+/// Downsampling averages areas: each output pixel is the exact area-weighted mean of the source pixels it
+/// covers (a box filter with fractional edges), which is what resizing to a smaller grid should do and
+/// aliases least for its cost. Upsampling uses bicubic interpolation (Keys, a = -0.5, i.e. Catmull-Rom)
+/// with edges clamped. The two axes choose independently.
+public enum Canvas {
+    public static let defaultSide = 64
+
+    public static func toCanvas(_ image: GrayImage, crop: Int? = nil, side: Int = defaultSide) -> GrayImage {
+        let box = CropBox.centered(width: image.width, height: image.height, crop: crop)
+        return resize(image.cropped(to: box), width: side, height: side)
+    }
+
+    /// Back from the canvas to a given size, e.g. the original image's width and height.
+    public static func fromCanvas(_ canvas: GrayImage, width: Int, height: Int) -> GrayImage {
+        resize(canvas, width: width, height: height)
+    }
+
+    public static func resize(_ image: GrayImage, width: Int, height: Int) -> GrayImage {
+        precondition(width > 0 && height > 0, "target size must be positive")
+        if width == image.width && height == image.height { return image }
+        let columns = ResamplingWeights(from: image.width, to: width)
+        let rows = ResamplingWeights(from: image.height, to: height)
+        // Horizontal pass into a width x source-height plane, then vertical.
+        var horizontal = [Float](repeating: 0, count: width * image.height)
+        for y in 0..<image.height {
+            let row = y * image.width
+            for x in 0..<width {
+                var sum: Float = 0
+                for (index, weight) in columns.taps[x] { sum += weight * image.pixels[row + index] }
+                horizontal[y * width + x] = sum
+            }
+        }
+        var out = [Float](repeating: 0, count: width * height)
+        for y in 0..<height {
+            for (index, weight) in rows.taps[y] {
+                let source = index * width
+                for x in 0..<width { out[y * width + x] += weight * horizontal[source + x] }
+            }
+        }
+        if width > image.width || height > image.height {
+            for i in out.indices { out[i] = min(255, max(0, out[i])) }  // bicubic overshoots at edges
+        }
+        return GrayImage(width: width, height: height, pixels: out)
+    }
+}
+
+extension GrayImage {
+    public func cropped(to box: CropBox) -> GrayImage {
+        precondition(box.x >= 0 && box.y >= 0 && box.x + box.side <= width && box.y + box.side <= height)
+        if box.side == width && box.side == height { return self }
+        var out = [Float](repeating: 0, count: box.side * box.side)
+        for y in 0..<box.side {
+            let source = (box.y + y) * width + box.x
+            out[(y * box.side)..<((y + 1) * box.side)] = pixels[source..<(source + box.side)]
+        }
+        return GrayImage(width: box.side, height: box.side, pixels: out)
+    }
+}
+
+/// For each output sample along one axis, the source indices and weights that make it (weights sum to 1).
+struct ResamplingWeights {
+    let taps: [[(Int, Float)]]
+
+    init(from source: Int, to target: Int) {
+        let scale = Double(source) / Double(target)
+        if target <= source {
+            // Area average: output pixel i covers source interval [i*scale, (i+1)*scale).
+            taps = (0..<target).map { i in
+                let start = Double(i) * scale, end = Double(i + 1) * scale
+                var row: [(Int, Float)] = []
+                var j = Int(start)
+                while Double(j) < end && j < source {
+                    let covered = min(end, Double(j + 1)) - max(start, Double(j))
+                    if covered > 1e-9 { row.append((j, Float(covered / scale))) }
+                    j += 1
+                }
+                return row
+            }
+        } else {
+            taps = (0..<target).map { i in
+                let centre = (Double(i) + 0.5) * scale - 0.5
+                let base = Int((centre).rounded(.down))
+                var weights: [Int: Double] = [:]
+                for j in (base - 1)...(base + 2) {
+                    weights[min(source - 1, max(0, j)), default: 0] += keysCubic(centre - Double(j))
+                }
+                return weights.sorted { $0.key < $1.key }.map { ($0.key, Float($0.value)) }
+            }
+        }
+    }
+}
+
+/// Keys' cubic convolution kernel with a = -0.5 (Catmull-Rom): interpolating, weights sum to 1.
+func keysCubic(_ t: Double) -> Double {
+    let x = abs(t), a = -0.5
+    if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+    if x < 2 { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a }
+    return 0
+}

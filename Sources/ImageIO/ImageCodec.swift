@@ -1,0 +1,157 @@
+import CImageShim
+
+public enum ImageFormat: String, Sendable, CaseIterable {
+    case png = "PNG"
+    case jpeg = "JPEG"
+
+    /// Sniffs the content: the extension may lie, the signature does not.
+    public init?(signature bytes: [UInt8]) {
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            self = .png
+        } else if bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
+            self = .jpeg
+        } else {
+            return nil
+        }
+    }
+
+    /// The format a file name asks for: `.png`, `.jpg` or `.jpeg` (any case); nil for anything else.
+    public init?(pathExtension path: String) {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return nil }
+        switch name[name.index(after: dot)...].lowercased() {
+        case "png": self = .png
+        case "jpg", "jpeg": self = .jpeg
+        default: return nil
+        }
+    }
+
+    public var fileExtension: String { self == .png ? "png" : "jpg" }
+}
+
+/// Sizes refused before any pixel buffer is allocated, so a hostile header cannot exhaust memory.
+public enum ImageLimits {
+    public static let maxSide = 16_384
+    public static let maxPixels = 1 << 28
+    public static let maxFileBytes = 256 << 20
+}
+
+/// A failure reading or writing one image, as one line naming the file.
+public struct ImageError: Error, CustomStringConvertible, Equatable {
+    public let file: String
+    public let problem: String
+    public init(file: String, problem: String) {
+        self.file = file
+        self.problem = problem
+    }
+    public var description: String { "\(file): \(problem)" }
+}
+
+/// What was in the file besides the pixels, for reporting and for choosing the output format.
+public struct DecodedImage: Sendable {
+    public let image: Image
+    public let format: ImageFormat
+    public let sourceBitDepth: Int
+    public let progressiveOrInterlaced: Bool
+}
+
+public enum ImageCodec {
+    /// Decodes PNG or JPEG bytes. `name` is only used in error messages; when it carries a `.png`/`.jpg`
+    /// extension that disagrees with the content, that is an error too (a renamed file is usually a mistake).
+    public static func decode(_ bytes: [UInt8], name: String) throws -> DecodedImage {
+        guard !bytes.isEmpty else { throw ImageError(file: name, problem: "file is empty") }
+        guard let format = ImageFormat(signature: bytes) else {
+            throw ImageError(file: name, problem: "not a PNG or JPEG image (unrecognised signature)")
+        }
+        if let claimed = ImageFormat(pathExtension: name), claimed != format {
+            throw ImageError(
+                file: name,
+                problem: "file extension says \(claimed.rawValue) but the content is \(format.rawValue); rename it to .\(format.fileExtension)")
+        }
+        var raw = vc_image()
+        var message = [CChar](repeating: 0, count: Int(VC_MESSAGE_SIZE))
+        let status = bytes.withUnsafeBufferPointer { data in
+            message.withUnsafeMutableBufferPointer { text in
+                let decode = format == .png ? vc_png_decode : vc_jpeg_decode
+                return decode(data.baseAddress, data.count, UInt32(ImageLimits.maxSide),
+                              UInt64(ImageLimits.maxPixels), &raw, text.baseAddress)
+            }
+        }
+        defer { vc_free(raw.pixels) }
+        let text = cString(message)
+        switch Int(status) {
+        case VC_OK: break
+        case VC_TOO_LARGE:
+            throw ImageError(file: name, problem: "\(text) (limit \(ImageLimits.maxSide) px a side, \(ImageLimits.maxPixels) pixels)")
+        default:
+            throw ImageError(file: name, problem: "invalid or damaged \(format.rawValue): \(text)")
+        }
+        let count = Int(raw.width) * Int(raw.height) * Int(raw.channels)
+        let pixels = Array(UnsafeBufferPointer(start: raw.pixels, count: count))
+        return DecodedImage(
+            image: Image(width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels), pixels: pixels),
+            format: format, sourceBitDepth: Int(raw.source_bit_depth), progressiveOrInterlaced: raw.progressive != 0)
+    }
+
+    /// PNG is lossless; `text` becomes one tEXt chunk (key, value), e.g. the scale of an uncertainty map.
+    public static func encodePNG(_ image: Image, text: (key: String, value: String)? = nil) throws -> [UInt8] {
+        try encode(image, format: .png) { pixels, buffer, message in
+            vc_png_encode(pixels, UInt32(image.width), UInt32(image.height), UInt32(image.channels),
+                          text?.key, text?.value, buffer, message)
+        }
+    }
+
+    /// Baseline JPEG at quality 1...100; gray stays one channel, colour is written as YCbCr.
+    /// `optimize` computes per-image Huffman tables (smaller files, what a fair comparison uses).
+    public static func encodeJPEG(_ image: Image, quality: Int, optimize: Bool = true) throws -> [UInt8] {
+        guard (1...100).contains(quality) else {
+            throw ImageError(file: "JPEG", problem: "quality \(quality) is outside 1...100")
+        }
+        let flat = image.channels == 2 || image.channels == 4 ? image.withoutAlpha() : image
+        return try encode(flat, format: .jpeg) { pixels, buffer, message in
+            vc_jpeg_encode(pixels, UInt32(flat.width), UInt32(flat.height), UInt32(flat.channels),
+                           Int32(quality), optimize ? 1 : 0, buffer, message)
+        }
+    }
+
+    public static func encode(_ image: Image, as format: ImageFormat, jpegQuality: Int = 95) throws -> [UInt8] {
+        format == .png ? try encodePNG(image) : try encodeJPEG(image, quality: jpegQuality)
+    }
+
+    private static func encode(
+        _ image: Image, format: ImageFormat,
+        call: (UnsafePointer<UInt8>, UnsafeMutablePointer<vc_buffer>, UnsafeMutablePointer<CChar>) -> Int32
+    ) throws -> [UInt8] {
+        var buffer = vc_buffer()
+        var message = [CChar](repeating: 0, count: Int(VC_MESSAGE_SIZE))
+        let status = image.pixels.withUnsafeBufferPointer { pixels in
+            message.withUnsafeMutableBufferPointer { call(pixels.baseAddress!, &buffer, $0.baseAddress!) }
+        }
+        defer { vc_free(buffer.bytes) }
+        guard Int(status) == VC_OK else {
+            throw ImageError(file: format.rawValue, problem: "encoding failed: \(cString(message))")
+        }
+        return Array(UnsafeBufferPointer(start: buffer.bytes, count: buffer.size))
+    }
+}
+
+private func cString(_ chars: [CChar]) -> String {
+    String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+extension Image {
+    /// Composites alpha over white (as `gray()` does) and drops the alpha channel.
+    func withoutAlpha() -> Image {
+        guard channels == 2 || channels == 4 else { return self }
+        let colour = channels - 1
+        var out = [UInt8](repeating: 0, count: width * height * colour)
+        for i in 0..<(width * height) {
+            let alpha = Int(pixels[i * channels + colour])
+            for c in 0..<colour {
+                let v = Int(pixels[i * channels + c])
+                out[i * colour + c] = UInt8((v * alpha + 255 * (255 - alpha) + 127) / 255)
+            }
+        }
+        return Image(width: width, height: height, channels: colour, pixels: out)
+    }
+}

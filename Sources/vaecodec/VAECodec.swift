@@ -1,0 +1,74 @@
+import ArgumentParser
+import Glibc
+
+@main
+struct VAECodec: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "vaecodec",
+        abstract: "Compress and denoise small images with a variational autoencoder.",
+        version: version,
+        subcommands: [CanvasCommand.self])
+
+    /// Our own errors are one line on stderr, "vaecodec: <file>: <problem>", and exit status 1;
+    /// usage errors, --help and --version keep ArgumentParser's handling.
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch let error where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            exit(withError: error)  // help, usage and exit codes: ArgumentParser's own output
+        } catch {
+            Terminal.error("\(error)")
+            Glibc.exit(1)
+        }
+    }
+}
+
+/// Options every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Print nothing but errors.")
+    var quiet = false
+}
+
+/// Unbuffered line output: stdout may also carry binary output ("-o -"), so nothing may sit in a buffer.
+enum Terminal {
+    static func error(_ line: String) { write("vaecodec: \(line)\n", to: 2) }
+
+    static func info(_ line: String, quiet: Bool) {
+        if !quiet { write(line + "\n", to: 1) }
+    }
+
+    static func write(_ text: String, to fd: Int32) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    static var isInteractive: Bool { isatty(2) != 0 }
+}
+
+/// Runs `body` for each input, reporting failures as they happen and carrying on with the rest;
+/// the command fails at the end if any input failed, so one bad file never hides the others' results.
+func forEachInput(_ inputs: [String], _ body: (String) throws -> Void) throws {
+    var failures = 0
+    for input in inputs {
+        do {
+            try body(input)
+        } catch {
+            Terminal.error("\(error)")
+            failures += 1
+        }
+    }
+    if failures > 0 { throw ExitCode.failure }
+}
