@@ -1,1 +1,0 @@
-// Codec module: work in progress

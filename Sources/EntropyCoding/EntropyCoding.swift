@@ -1,1 +1,0 @@
-// EntropyCoding module: work in progress

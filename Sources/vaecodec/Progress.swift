@@ -1,0 +1,59 @@
+import Glibc
+
+/// Progress for long work: a live bar redrawn in place on a terminal, occasional plain lines otherwise
+/// (logs and CI), nothing with --quiet. Always on stderr, so stdout stays clean for data.
+final class Progress {
+    private let label: String
+    private let total: Int
+    private let quiet: Bool
+    private let live = isatty(2) != 0
+    private let start = Clock.now()
+    private var lastDraw = 0.0
+    private var lastLine = 0.0
+
+    init(_ label: String, total: Int, quiet: Bool) {
+        self.label = label
+        self.total = max(1, total)
+        self.quiet = quiet
+    }
+
+    /// `done` of `total` units (images, batches); `detail` is appended, e.g. the current loss.
+    func update(_ done: Int, detail: String = "", unit: String = "img") {
+        guard !quiet else { return }
+        let now = Clock.now(), elapsed = now - start
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        if live {
+            guard now - lastDraw >= 0.1 || done >= total else { return }
+            lastDraw = now
+            let width = 24, filled = min(width, width * done / total)
+            let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+            Terminal.write("\r\u{1B}[K\(label) [\(bar)] \(done)/\(total) \(detail) \(Int(rate)) \(unit)/s ETA \(Clock.format(eta))", to: 2)
+        } else if now - lastLine >= 30 {
+            lastLine = now
+            Terminal.write("\(label): \(done)/\(total) \(detail) \(Int(rate)) \(unit)/s ETA \(Clock.format(eta))\n", to: 2)
+        }
+    }
+
+    /// Clears the live bar so the next line starts clean.
+    func finish() {
+        if live && !quiet { Terminal.write("\r\u{1B}[K", to: 2) }
+    }
+}
+
+enum Clock {
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    static func format(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(String(format2: s / 60 % 60))m" : "\(s / 60):\(String(format2: s % 60))"
+    }
+}
+
+extension String {
+    init(format2 value: Int) { self = value < 10 ? "0\(value)" : "\(value)" }
+}

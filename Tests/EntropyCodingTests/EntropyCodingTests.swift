@@ -1,3 +1,0 @@
-import Testing
-@testable import EntropyCoding
-@Test func placeholderEntropyCoding() {}
