@@ -1,0 +1,89 @@
+import EntropyCoding
+
+/// Uniform scalar quantization of the latent means, one step per transmitted dimension.
+/// A dimension the model does not use (its KL on the training data is ~0) is never sent: the decoder
+/// puts the prior mean, 0, there.
+public struct LatentQuantizer: Equatable, Sendable {
+    public let latentSize: Int
+    public let transmitted: [Int]
+    public let steps: [Float]
+
+    public init(latentSize: Int, transmitted: [Int], steps: [Float]) {
+        precondition(transmitted.count == steps.count && transmitted.allSatisfy { (0..<latentSize).contains($0) })
+        self.latentSize = latentSize
+        self.transmitted = transmitted
+        self.steps = steps
+    }
+
+    /// Index of the nearest reconstruction level of each transmitted dimension.
+    public func quantize(_ mu: ArraySlice<Float>) -> [Int32] {
+        let base = mu.startIndex
+        return transmitted.indices.map { i in
+            let q = (mu[base + transmitted[i]] / steps[i]).rounded()
+            return Int32(max(-1e9, min(1e9, q.isNaN ? 0 : q)))
+        }
+    }
+
+    public func dequantize(_ symbols: [Int32]) -> [Float] {
+        var z = [Float](repeating: 0, count: latentSize)
+        for i in transmitted.indices { z[transmitted[i]] = Float(symbols[i]) * steps[i] }
+        return z
+    }
+}
+
+/// One rate point: a quantizer and, per transmitted dimension, the integer table that codes its indices.
+public struct Rung: Equatable, Sendable {
+    public let quantizer: LatentQuantizer
+    public let tables: [SymbolTable]
+    /// The step as a multiple of each dimension's typical posterior standard deviation.
+    public let stepMultiplier: Float
+}
+
+/// The model's rate points, coarsest first. Each rung's step is a multiple of the dimension's average posterior
+/// standard deviation: the encoder is unsure about a latent to about that precision anyway, so a step near 1x
+/// loses little, coarser steps trade quality for bits, finer ones add bits with diminishing return.
+public struct RateLadder: Equatable, Sendable {
+    public static let stepMultipliers: [Float] = [4, 2.8, 2, 1.4, 1, 0.7, 0.5, 0.35]
+    /// Dimensions whose mean KL on the training data is below this (nats) carry nothing worth sending.
+    public static let activeKLThreshold = 0.01
+
+    public let rungs: [Rung]
+
+    public init(rungs: [Rung]) { self.rungs = rungs }
+
+    /// Fits the ladder from training-set posteriors: `mu` and `sigma` are N x latent, row-major.
+    public static func fit(mu: [Float], sigma: [Float], klPerDimension: [Double], latentSize: Int,
+                           multipliers: [Float] = stepMultipliers) throws -> RateLadder {
+        let n = mu.count / latentSize
+        precondition(n > 0 && mu.count == sigma.count && klPerDimension.count == latentSize)
+        let transmitted = (0..<latentSize).filter { klPerDimension[$0] > activeKLThreshold }
+        let typicalSigma = transmitted.map { d in
+            Float((0..<n).reduce(0.0) { $0 + Double(sigma[$1 * latentSize + d]) } / Double(n))
+        }
+        let rungs = try multipliers.map { multiplier in
+            let quantizer = LatentQuantizer(latentSize: latentSize, transmitted: transmitted,
+                                            steps: typicalSigma.map { max(1e-4, $0 * multiplier) })
+            var columns = [[Int32]](repeating: [], count: transmitted.count)
+            for row in 0..<n {
+                let symbols = quantizer.quantize(mu[(row * latentSize)..<((row + 1) * latentSize)])
+                for i in symbols.indices { columns[i].append(symbols[i]) }
+            }
+            let tables = try columns.map { try table(for: $0) }
+            return Rung(quantizer: quantizer, tables: tables, stepMultiplier: multiplier)
+        }
+        return RateLadder(rungs: rungs)
+    }
+
+    /// The table covers the central 99.9% of the training symbols; the rare rest goes through ESCAPE.
+    static func table(for symbols: [Int32]) throws -> SymbolTable {
+        let sorted = symbols.sorted()
+        let cut = sorted.count / 2000
+        var low = sorted[cut], high = sorted[sorted.count - 1 - cut]
+        if high - low > 4000 {  // keep tables small whatever the data
+            let median = sorted[sorted.count / 2]
+            low = max(low, median - 2000)
+            high = min(high, median + 2000)
+        }
+        return try SymbolTable(minValue: low, maxValue: high, samples: symbols)
+    }
+}
