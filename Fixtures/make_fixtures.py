@@ -85,4 +85,13 @@ sof = jpg.find(b"\xff\xc0")
 huge = bytearray(jpg)
 huge[sof + 5: sof + 9] = struct.pack(">HH", 60000, 60000)
 write("huge-dimensions.jpg", bytes(huge))
+
+# A tiny MNIST-format file (IDX3, gzip): 6 generated 12x12 bars and rings, for the dataset reader.
+import gzip
+idx_images = np.zeros((6, 12, 12), np.uint8)
+for i in range(6):
+    idx_images[i, 2 + i : 4 + i, 1:11] = 255 if i % 2 == 0 else 128
+os.makedirs(os.path.join(here, "idx"), exist_ok=True)
+with gzip.GzipFile(os.path.join(here, "idx", "bars-6x12x12-idx3-ubyte.gz"), "wb", mtime=0) as f:
+    f.write(struct.pack(">IIII", 2051, 6, 12, 12) + idx_images.tobytes())
 print("fixtures written")

@@ -1,13 +1,15 @@
 import Glibc
+import VAE
 
 /// Progress for long work: a live bar redrawn in place on a terminal, occasional plain lines otherwise
 /// (logs and CI), nothing with --quiet. Always on stderr, so stdout stays clean for data.
-final class Progress {
+final class Progress: @unchecked Sendable {  // updates may come from worker threads; a mutex orders them
     private let label: String
-    private let total: Int
+    private var total: Int
+    private var mutex = pthread_mutex_t()
     private let quiet: Bool
     private let live = isatty(2) != 0
-    private let start = Clock.now()
+    private let start = MonotonicClock.seconds()
     private var lastDraw = 0.0
     private var lastLine = 0.0
 
@@ -15,12 +17,16 @@ final class Progress {
         self.label = label
         self.total = max(1, total)
         self.quiet = quiet
+        pthread_mutex_init(&mutex, nil)
     }
 
     /// `done` of `total` units (images, batches); `detail` is appended, e.g. the current loss.
-    func update(_ done: Int, detail: String = "", unit: String = "img") {
+    func update(_ done: Int, total newTotal: Int? = nil, detail: String = "", unit: String = "img") {
         guard !quiet else { return }
-        let now = Clock.now(), elapsed = now - start
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        if let newTotal { total = max(1, newTotal) }
+        let now = MonotonicClock.seconds(), elapsed = now - start
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let eta = rate > 0 ? Double(total - done) / rate : 0
         if live {
@@ -42,12 +48,6 @@ final class Progress {
 }
 
 enum Clock {
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
-
     static func format(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         return s >= 3600 ? "\(s / 3600)h\(String(format2: s / 60 % 60))m" : "\(s / 60):\(String(format2: s % 60))"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import NeuralNet
 
 @main
 struct VAECodec: ParsableCommand {
@@ -9,7 +10,7 @@ struct VAECodec: ParsableCommand {
         commandName: "vaecodec",
         abstract: "Compress and denoise small images with a variational autoencoder.",
         version: version,
-        subcommands: [CanvasCommand.self])
+        subcommands: [TrainCommand.self, CanvasCommand.self])
 
     /// Our own errors are one line on stderr, "vaecodec: <file>: <problem>", and exit status 1;
     /// usage errors, --help and --version keep ArgumentParser's handling.
@@ -20,6 +21,8 @@ struct VAECodec: ParsableCommand {
         } catch {
             exit(withError: error)
         }
+        // Two threads, set once: the machine's cores, and reproducible speed (OpenBLAS would read the environment).
+        BLAS.setThreads(2)
         do {
             try command.run()
         } catch let error where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
@@ -71,4 +74,19 @@ func forEachInput(_ inputs: [String], _ body: (String) throws -> Void) throws {
         }
     }
     if failures > 0 { throw ExitCode.failure }
+}
+
+/// The first Ctrl-C asks long work to stop at a safe point; a second one ends the process at once.
+final class InterruptFlag: @unchecked Sendable {
+    nonisolated(unsafe) private static var count: sig_atomic_t = 0
+
+    static func install() -> InterruptFlag {
+        signal(SIGINT) { _ in
+            InterruptFlag.count += 1
+            if InterruptFlag.count > 1 { _exit(130) }
+        }
+        return InterruptFlag()
+    }
+
+    var isSet: Bool { Self.count > 0 }
 }

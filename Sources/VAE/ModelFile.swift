@@ -1,0 +1,107 @@
+import Foundation
+import NeuralNet
+
+/// A VAE in a safetensors file. Weights are named as in PyTorch's state_dict ("encoder.0.weight", ...);
+/// `__metadata__` holds the format tag and version, the config and the training record as JSON strings.
+/// Checkpoints add Adam's moments ("adam.m.NAME", "adam.v.NAME") and step count; a codec model adds its
+/// entropy tables under "codec.". See docs/MODEL_FORMAT.md.
+public struct ModelFile {
+    public static let formatTag = "vaecodec-model"
+    public static let formatVersion = 1
+
+    public var model: VAEModel
+    public var training: TrainingState?
+    /// Tensors and metadata that belong to layers above the VAE (the codec's tables).
+    public var extraTensors: [String: SafeTensors.Entry]
+    public var metadata: [String: String]
+
+    /// - halfPrecision: weights as F16 (half the size; for shipped models). Checkpoints stay F32.
+    public static func serialize(_ model: VAEModel, training: TrainingState?, optimizerState: Bool = false,
+                                 halfPrecision: Bool = false, extraTensors: [(String, SafeTensors.Entry)] = [],
+                                 extraMetadata: [String: String] = [:]) -> [UInt8] {
+        var file = SafeTensors(metadata: extraMetadata)
+        file.metadata["format"] = formatTag
+        file.metadata["format_version"] = String(formatVersion)
+        file.metadata["config"] = jsonString(model.config)
+        if let training { file.metadata["training"] = jsonString(training) }
+        for p in model.parameters {
+            file.add(p.name, SafeTensors.Entry(p.value.data, shape: p.value.shape, halfPrecision: halfPrecision))
+        }
+        if optimizerState {
+            let adam = model.optimizer
+            file.metadata["adam_step"] = String(adam.stepCount)
+            for (i, p) in adam.parameters.enumerated() {
+                file.add("adam.m." + p.name, SafeTensors.Entry(adam.m[i], shape: p.value.shape))
+                file.add("adam.v." + p.name, SafeTensors.Entry(adam.v[i], shape: p.value.shape))
+            }
+        }
+        for (name, entry) in extraTensors { file.add(name, entry) }
+        return file.serialized()
+    }
+
+    /// Parses and validates: format tag and version, a valid config, every parameter present with its
+    /// exact shape, float dtype and finite values, and no unknown tensors outside "adam." and "codec.".
+    public static func load(_ bytes: [UInt8], name: String) throws -> ModelFile {
+        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: name, problem: problem) }
+        let file = try SafeTensors(parsing: bytes, name: name)
+        guard file.metadata["format"] == formatTag else {
+            throw fail("not a vaecodec model (safetensors metadata lacks format \"\(formatTag)\")")
+        }
+        guard let versionText = file.metadata["format_version"], let version = Int(versionText) else {
+            throw fail("model format version missing")
+        }
+        guard version == formatVersion else {
+            throw fail("model format version \(version) is not supported (this vaecodec reads version \(formatVersion))")
+        }
+        guard let configText = file.metadata["config"],
+              let config = try? JSONDecoder().decode(VAEConfig.self, from: Data(configText.utf8)) else {
+            throw fail("model config missing or malformed")
+        }
+        let model: VAEModel
+        do { model = try VAEModel(config: config, seed: 0) } catch { throw fail("\(error)") }
+
+        var known = Set<String>()
+        for p in model.parameters {
+            known.insert(p.name)
+            guard let entry = file[p.name] else { throw fail("tensor \"\(p.name)\" is missing") }
+            guard entry.shape == p.value.shape else { throw fail("tensor \"\(p.name)\" has shape \(entry.shape), expected \(p.value.shape)") }
+            guard let values = entry.floats else { throw fail("tensor \"\(p.name)\" has dtype \(entry.dtype.rawValue), expected F32 or F16") }
+            guard values.allSatisfy(\.isFinite) else { throw fail("tensor \"\(p.name)\" holds non-finite values") }
+            p.value.data = values
+        }
+        if let stepText = file.metadata["adam_step"] {
+            guard let step = Int(stepText), step >= 0 else { throw fail("adam_step \"\(stepText)\" is not a count") }
+            let adam = model.optimizer
+            adam.stepCount = step
+            for (i, p) in adam.parameters.enumerated() {
+                for (prefix, isFirstMoment) in [("adam.m.", true), ("adam.v.", false)] {
+                    let key = prefix + p.name
+                    known.insert(key)
+                    guard let entry = file[key], entry.shape == p.value.shape, entry.dtype == .f32, let values = entry.floats else {
+                        throw fail("checkpoint tensor \"\(key)\" is missing or malformed")
+                    }
+                    if isFirstMoment { adam.m[i] = values } else { adam.v[i] = values }
+                }
+            }
+        }
+        var extras: [String: SafeTensors.Entry] = [:]
+        for key in file.names where !known.contains(key) {
+            guard key.hasPrefix("codec.") else { throw fail("unexpected tensor \"\(key)\" for a \(config.summary) model") }
+            extras[key] = file[key]!
+        }
+        var training: TrainingState?
+        if let text = file.metadata["training"] {
+            guard let decoded = try? JSONDecoder().decode(TrainingState.self, from: Data(text.utf8)) else {
+                throw fail("training record in the metadata is malformed")
+            }
+            training = decoded
+        }
+        return ModelFile(model: model, training: training, extraTensors: extras, metadata: file.metadata)
+    }
+}
+
+func jsonString<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return String(decoding: try! encoder.encode(value), as: UTF8.self)
+}

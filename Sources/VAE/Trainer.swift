@@ -1,0 +1,132 @@
+import Glibc
+import NeuralNet
+
+/// Hyperparameters of one training run; stored in checkpoints so `--resume` continues the same run.
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    public var epochs = 10
+    public var batchSize = 128
+    public var learningRate: Float = 1e-3
+    public var seed: UInt64 = 1
+    /// Final weight on the KL term; below 1 buys reconstruction quality with rate.
+    public var beta: Float = 1
+    /// KL warm-up: beta rises linearly from 0 over this many steps.
+    public var warmupSteps = 0
+    /// Monte Carlo samples of z per image.
+    public var samples = 1
+    public var maxGradientNorm: Float?
+
+    public init() {}
+}
+
+/// What one epoch measured: -ELBO parts in nats per image, and the latent dimensions in use.
+public struct EpochRecord: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var trainReconstruction: Double
+    public var trainKL: Double
+    public var validationReconstruction: Double
+    public var validationKL: Double
+    public var activeDimensions: Int
+    public var seconds: Double
+    public var imagesPerSecond: Double
+
+    public var trainNegativeELBO: Double { trainReconstruction + trainKL }
+    public var validationNegativeELBO: Double { validationReconstruction + validationKL }
+}
+
+/// Minibatch training by maximising the ELBO. Every epoch's shuffle and noise come from (seed, epoch),
+/// so a run resumed from an epoch checkpoint continues exactly as if it had never stopped.
+public final class Trainer {
+    public let model: VAEModel
+    public let train: ImageDataset
+    public let validation: ImageDataset
+    public let options: TrainingOptions
+    public private(set) var history: [EpochRecord]
+    public var completedEpochs: Int { history.count }
+    public private(set) var step: Int
+
+    public init(model: VAEModel, train: ImageDataset, validation: ImageDataset, options: TrainingOptions,
+                history: [EpochRecord] = []) {
+        precondition(train.side == model.config.canvas && validation.side == model.config.canvas,
+                     "dataset canvas does not match the model")
+        self.model = model
+        self.train = train
+        self.validation = validation
+        self.options = options
+        self.history = history
+        self.step = history.isEmpty ? 0 : (train.count + options.batchSize - 1) / options.batchSize * history.count
+        model.optimizer.learningRate = options.learningRate
+        model.optimizer.maxGradientNorm = options.maxGradientNorm
+    }
+
+    public func beta(atStep step: Int) -> Float {
+        guard options.warmupSteps > 0 else { return options.beta }
+        return options.beta * min(1, Float(step) / Float(options.warmupSteps))
+    }
+
+    /// One pass over the training set, then validation. `onBatch(done, total, running)` reports progress and
+    /// returns false to stop early: the epoch is then abandoned (nil) and the model is mid-epoch, not to be saved.
+    public func runEpoch(onBatch: (Int, Int, LossParts) -> Bool = { _, _, _ in true }) -> EpochRecord? {
+        let epoch = completedEpochs + 1
+        var order = Array(0..<train.count)
+        var shuffler = SplitMix64(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        order.shuffle(using: &shuffler)
+        var rng = Xoshiro256StarStar(seed: options.seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03))
+
+        let started = MonotonicClock.seconds()
+        var reconstruction = 0.0, kl = 0.0
+        let side = train.side
+        var batchStart = 0
+        while batchStart < order.count {
+            let indices = order[batchStart..<min(order.count, batchStart + options.batchSize)]
+            let x = Tensor(shape: [indices.count, 1, side, side]) { train.fill($0, with: indices) }
+            let parts = model.trainStep(batch: x, beta: beta(atStep: step), samples: options.samples, rng: &rng)
+            step += 1
+            reconstruction += parts.reconstruction * Double(indices.count)
+            kl += parts.kl * Double(indices.count)
+            batchStart += indices.count
+            let running = LossParts(reconstruction: reconstruction / Double(batchStart), kl: kl / Double(batchStart))
+            if !onBatch(batchStart, order.count, running) { return nil }
+        }
+        let seconds = MonotonicClock.seconds() - started
+        let (validationParts, perDimension) = evaluate(validation, seed: options.seed &+ UInt64(epoch))
+        let record = EpochRecord(
+            epoch: epoch,
+            trainReconstruction: reconstruction / Double(train.count), trainKL: kl / Double(train.count),
+            validationReconstruction: validationParts.reconstruction, validationKL: validationParts.kl,
+            activeDimensions: perDimension.filter { $0 > Self.activeThreshold }.count,
+            seconds: seconds, imagesPerSecond: Double(train.count) / max(seconds, 1e-9))
+        history.append(record)
+        return record
+    }
+
+    /// A latent dimension is active when its mean KL exceeds this many nats.
+    public static let activeThreshold = 0.01
+
+    /// -ELBO (one sample of z per image) and mean KL per latent dimension over a whole dataset.
+    public func evaluate(_ data: ImageDataset, seed: UInt64) -> (LossParts, [Double]) {
+        var rng = Xoshiro256StarStar(seed: seed)
+        let chunk = 500, side = data.side
+        var reconstruction = 0.0, kl = 0.0
+        var perDimension = [Double](repeating: 0, count: model.config.latent)
+        var start = 0
+        while start < data.count {
+            let indices = (start..<min(data.count, start + chunk))
+            let x = Tensor(shape: [indices.count, 1, side, side]) { data.fill($0, with: ArraySlice(indices)) }
+            let parts = model.evaluate(x, rng: &rng)
+            reconstruction += parts.reconstruction * Double(indices.count)
+            kl += parts.kl * Double(indices.count)
+            for (d, value) in model.klPerDimension(x).enumerated() { perDimension[d] += value * Double(indices.count) }
+            start = indices.upperBound
+        }
+        let n = Double(max(1, data.count))
+        return (LossParts(reconstruction: reconstruction / n, kl: kl / n), perDimension.map { $0 / n })
+    }
+}
+
+public enum MonotonicClock {
+    public static func seconds() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+}

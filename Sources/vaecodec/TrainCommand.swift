@@ -1,0 +1,199 @@
+import ArgumentParser
+import Codec
+import Glibc
+import ImageIO
+import VAE
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a VAE on MNIST or a folder of images and write a model file (safetensors).",
+        discussion: """
+            --data takes an MNIST IDX image file (.gz or raw), a folder with MNIST's train and t10k files \
+            (t10k becomes the validation set), or a folder of PNG/JPEG images (one sub-folder per person, as \
+            in LFW; validation holds out whole people). A checkpoint, MODEL.checkpoint, is written after \
+            every epoch; Ctrl-C stops at the next batch and keeps the last one; --resume continues exactly.
+            """)
+
+    @Option(help: "Training data: IDX file, MNIST folder, or image folder.")
+    var data: String
+
+    @Option(name: .shortAndLong, help: "Model file to write (safetensors).")
+    var out: String
+
+    @Option(help: "mlp (Kingma & Welling's) or conv (strided convolutions).")
+    var arch: VAEConfig.Architecture = .conv
+
+    @Option(help: "Latent dimensions.")
+    var latent = 128
+
+    @Option(help: "mlp: hidden widths, comma-separated (e.g. 400 or 500,250); conv: base channel count.")
+    var hidden: String?
+
+    @Option(help: "bernoulli, gaussian (fixed variance, see --log-variance), gaussian-global or gaussian-pixel (learned).")
+    var likelihood = "gaussian-global"
+
+    @Option(help: "log sigma^2 of a fixed Gaussian likelihood, pixels on 0...1: sets the rate-distortion point.")
+    var logVariance: Float = -6
+
+    @Option(help: "Weight on the KL term.")
+    var beta: Float = 1
+
+    @Option(help: "KL warm-up: beta rises from 0 over this many steps.")
+    var warmup = 0
+
+    @Option(help: "Epochs in total (with --resume: the new total).")
+    var epochs = 10
+
+    @Option(help: "Images per batch.")
+    var batch = 128
+
+    @Option(help: "Adam learning rate.")
+    var lr: Float = 1e-3
+
+    @Option(help: "Global gradient-norm clipping (off by default).")
+    var clip: Float?
+
+    @Option(help: "Seed for initialisation, shuffling, noise and the validation split.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Monte Carlo samples of z per image.")
+    var samples = 1
+
+    @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
+    var crop: Int?
+
+    @Option(help: "Canvas side in pixels (MNIST's own is 28).")
+    var canvas = Canvas.defaultSide
+
+    @Option(help: "Share of the images held out for validation (image folders and single IDX files).")
+    var valFraction = 0.1
+
+    @Option(help: "Use only the first N images (quick experiments).")
+    var limit: Int?
+
+    @Flag(help: "Continue from MODEL.checkpoint.")
+    var resume = false
+
+    @Flag(help: "Overwrite an existing model file.")
+    var force = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if batch < 1 || batch > 65536 { throw ValidationError("--batch must be in 1...65536") }
+        if !(lr > 0) { throw ValidationError("--lr must be positive") }
+        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if samples < 1 { throw ValidationError("--samples must be at least 1") }
+        if beta < 0 { throw ValidationError("--beta must not be negative") }
+        _ = try likelihoodConfig()
+    }
+
+    func likelihoodConfig() throws -> VAEConfig.Likelihood {
+        switch likelihood {
+        case "bernoulli": return .bernoulli
+        case "gaussian": return .gaussian(.fixed(logVariance: logVariance))
+        case "gaussian-global": return .gaussian(.learnedGlobal)
+        case "gaussian-pixel": return .gaussian(.learnedPerPixel)
+        default: throw ValidationError("--likelihood must be bernoulli, gaussian, gaussian-global or gaussian-pixel")
+        }
+    }
+
+    func run() throws {
+        let checkpointPath = out + ".checkpoint"
+        if !resume && !force && Files.exists(out) {
+            throw ImageError(file: out, problem: "already exists (use --force to overwrite, or --resume to continue)")
+        }
+        let quiet = common.quiet
+
+        // Model and options: fresh, or exactly as the checkpoint left them.
+        var options = TrainingOptions()
+        let model: VAEModel
+        var history: [EpochRecord] = []
+        var spec = DatasetSpec(path: data, crop: crop, side: canvas, limit: limit)
+        if resume {
+            let checkpoint = try ModelFile.load(Files.read(checkpointPath, limit: 1 << 31), name: checkpointPath)
+            guard let state = checkpoint.training, checkpoint.metadata["adam_step"] != nil else {
+                throw ImageError(file: checkpointPath, problem: "is a finished model, not a training checkpoint")
+            }
+            model = checkpoint.model
+            options = state.options
+            history = state.history
+            spec.crop = state.crop
+            spec.side = model.config.canvas
+            Terminal.info("resuming \(checkpointPath) after epoch \(history.count)", quiet: quiet)
+        } else {
+            var config = VAEConfig(arch: arch, canvas: canvas, latent: latent,
+                                   hidden: try hiddenWidths(), likelihood: try likelihoodConfig())
+            config.activation = .relu
+            model = try VAEModel(config: config, seed: seed)
+            options.batchSize = batch
+            options.learningRate = lr
+            options.seed = seed
+            options.beta = beta
+            options.warmupSteps = warmup
+            options.samples = samples
+            options.maxGradientNorm = clip
+        }
+        options.epochs = epochs
+        guard history.count < options.epochs else {
+            Terminal.info("already trained for \(history.count) epochs; raise --epochs to continue", quiet: quiet)
+            return
+        }
+
+        let (train, validation) = try loadData(spec, seed: options.seed, quiet: quiet)
+        Terminal.info("data: \(train.count) training and \(validation.count) validation images at \(train.side)x\(train.side) from \(data)", quiet: quiet)
+        Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters", quiet: quiet)
+
+        let trainer = Trainer(model: model, train: train, validation: validation, options: options, history: history)
+        let interrupt = InterruptFlag.install()
+        let description = "\(data) (\(train.count) train / \(validation.count) validation\(spec.crop.map { ", crop \($0)" } ?? ""))"
+        while trainer.completedEpochs < options.epochs {
+            let epoch = trainer.completedEpochs + 1
+            let progress = Progress("epoch \(epoch)/\(options.epochs)", total: train.count, quiet: quiet)
+            var stopped = false
+            let record = trainer.runEpoch { done, total, running in
+                progress.update(done, detail: "loss \(fixed(running.negativeELBO))")
+                if interrupt.isSet { stopped = true }
+                return !stopped
+            }
+            progress.finish()
+            if stopped || record == nil {
+                Terminal.info("interrupted in epoch \(epoch); \(trainer.completedEpochs == 0 ? "no checkpoint yet" : "\(checkpointPath) holds epoch \(trainer.completedEpochs)")", quiet: false)
+                throw ExitCode(130)
+            }
+            Terminal.info(record!.logLine, quiet: quiet)
+            let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop)
+            try Files.writeAtomically(ModelFile.serialize(model, training: state, optimizerState: true),
+                                      to: checkpointPath, overwrite: true)
+        }
+
+        let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop)
+        try Files.writeAtomically(ModelFile.serialize(model, training: state), to: out, overwrite: true)
+        Terminal.info("wrote \(out): \(model.config.summary)", quiet: quiet)
+    }
+
+    func hiddenWidths() throws -> [Int] {
+        guard let hidden else { return arch == .mlp ? [400] : [32] }
+        let widths = hidden.split(separator: ",").map { Int($0.filter { $0 != " " }) }
+        guard !widths.isEmpty, widths.allSatisfy({ $0 != nil && $0! > 0 }) else {
+            throw ValidationError("--hidden takes positive integers separated by commas")
+        }
+        return widths.map { $0! }
+    }
+
+    func loadData(_ spec: DatasetSpec, seed: UInt64, quiet: Bool) throws -> (ImageDataset, ImageDataset) {
+        if let pair = spec.mnistPair {
+            return (try spec.loadIDX(pair.train), try spec.loadIDX(pair.test))
+        }
+        let loading = Progress("loading \(spec.path)", total: 1, quiet: quiet)
+        let all = try spec.load { done, total in loading.update(done, total: total) }
+        loading.finish()
+        let split = all.splitByIdentity(validationFraction: valFraction, seed: seed)
+        guard split.train.count > 0 else { throw ImageError(file: spec.path, problem: "no images left for training") }
+        return (split.train, split.validation)
+    }
+}
+
+extension VAEConfig.Architecture: ExpressibleByArgument {}

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+@testable import NeuralNet
+
+@Suite struct AdamTests {
+    /// Hand-worked: g = 0.5 ⇒ m = 0.05, v = 2.5e-4; bias-corrected m̂ = 0.5, v̂ = 0.25 ⇒ step = lr·0.5/0.5 = lr.
+    /// Second step with g = -1: m = -0.055, v = 0.00124975; m̂ = -0.055/0.19, v̂ = 0.00124975/0.001999.
+    @Test func matchesHandWorkedSteps() {
+        let p = Parameter(name: "w", value: Tensor(shape: [1], data: [1]))
+        let adam = Adam(parameters: [p], learningRate: 0.1)
+        p.grad.data[0] = 0.5
+        adam.step()
+        #expect(abs(p.value.data[0] - 0.9) < 1e-6)
+        p.grad.data[0] = -1
+        adam.step()
+        let mHat = -0.055 / 0.19, vHat = 0.00124975 / 0.001999
+        let expected = 0.9 - 0.1 * mHat / (vHat.squareRoot() + 1e-8)
+        #expect(abs(Double(p.value.data[0]) - expected) < 1e-5)
+        #expect(adam.stepCount == 2)
+    }
+
+    /// 13 elements: one 8-wide block plus a tail, each element updated independently.
+    @Test func vectorLoopCoversTheTail() {
+        let p = Parameter(name: "w", value: Tensor(zeros: [13]))
+        let adam = Adam(parameters: [p], learningRate: 0.01)
+        p.grad.data = (0..<13).map { Float($0 % 2 == 0 ? 1 : -1) }
+        adam.step()
+        for i in 0..<13 { #expect(abs(p.value.data[i] - (i % 2 == 0 ? -0.01 : 0.01)) < 1e-6) }
+    }
+
+    @Test func clipsTheGlobalGradientNorm() {
+        let a = Parameter(name: "a", value: Tensor(zeros: [2])), b = Parameter(name: "b", value: Tensor(zeros: [1]))
+        let adam = Adam(parameters: [a, b], learningRate: 1, maxGradientNorm: 1)
+        a.grad.data = [3, 4]
+        b.grad.data = [0]
+        let norm = adam.step()
+        #expect(abs((norm ?? 0) - 5) < 1e-9)
+        // After clipping the first moment holds 0.1·g/5, so m̂ = g/5: the direction survives.
+        #expect(abs(adam.m[0][0] - 0.1 * 0.6) < 1e-6 && abs(adam.m[0][1] - 0.1 * 0.8) < 1e-6)
+    }
+}
+
+@Suite struct KernelTests {
+    @Test func sgemmMatchesNaiveProductInAllTranspositions() {
+        var rng = Xoshiro256StarStar(seed: 1)
+        let (m, n, k) = (5, 7, 3)
+        let a = rng.normalTensor(shape: [m * k]).data, b = rng.normalTensor(shape: [k * n]).data
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            var c = [Float](repeating: 1, count: m * n)
+            BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n,
+                       beta: 1, c: &c, ldc: n)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum: Float = 1
+                    for l in 0..<k { sum += (ta ? a[l * m + i] : a[i * k + l]) * (tb ? b[j * k + l] : b[l * n + j]) }
+                    #expect(abs(c[i * n + j] - sum) < 1e-5)
+                }
+            }
+        }
+    }
+
+    @Test func vectorisedExpLogAndSigmoidAreAccurate() {
+        var worstExp = 0.0, worstLog = 0.0, worstSigmoid = 0.0
+        for i in 0..<4000 {
+            let x = Float(i) * -0.025  // 0 ... -100
+            let e = Float(i) / 4000      // 0 ... 1
+            let s = Float(i - 2000) * 0.02
+            let exact = exp(Double(x))
+            worstExp = max(worstExp, abs(Double(expNonPositive(Float8(repeating: x))[0]) - exact) / max(exact, 1e-30))
+            worstLog = max(worstLog, abs(Double(log1pUnitInterval(Float8(repeating: e))[0]) - log1p(Double(e))))
+            worstSigmoid = max(worstSigmoid, abs(Double(sigmoid(Float8(repeating: s))[0]) - 1 / (1 + exp(-Double(s)))))
+        }
+        #expect(worstExp < 1e-5)  // relative, above the clamp at -87
+        #expect(worstLog < 1e-6)
+        #expect(worstSigmoid < 1e-6)
+        #expect(abs(squareRoot(Float8(repeating: 2))[0] - Float(2).squareRoot()) < 1e-6)
+        #expect(squareRoot(Float8(repeating: 0))[0] == 0)
+    }
+
+    @Test func bernoulliLossIsStableForExtremeLogits() {
+        let logits: [Float] = [0, 100, -100, 100, -100, 2]
+        let targets: [Float] = [1, 1, 1, 0, 0, 0.25]
+        var grad = [Float](repeating: 0, count: 6)
+        let total = ElementwiseLoss.bernoulliWithLogits(logits: logits, targets: targets, count: 6, gradientScale: 1, dLogits: &grad)
+        // log 2 + 0 + 100 + 100 + 0 + (softplus(2) - 0.25·2)
+        let expected = log(2.0) + 200 + (log1p(exp(2.0)) - 0.5)
+        #expect(abs(total - expected) < 1e-4)
+        #expect(abs(grad[0] + 0.5) < 1e-6 && abs(grad[2] + 1) < 1e-6 && abs(grad[3] - 1) < 1e-6)
+    }
+}
+
+@Suite struct RandomTests {
+    @Test func seededStreamsRepeatAndStateRoundTrips() {
+        var a = Xoshiro256StarStar(seed: 42), b = Xoshiro256StarStar(seed: 42)
+        #expect((0..<10).map { _ in a.next() } == (0..<10).map { _ in b.next() })
+        var c = Xoshiro256StarStar(seed: 1)
+        c.stateWords = a.stateWords
+        #expect(c.next() == a.next())
+    }
+
+    @Test func normalsHaveUnitMomentsAndOddCountsWork() {
+        var rng = Xoshiro256StarStar(seed: 3)
+        let x = rng.normalTensor(shape: [100_001]).data
+        let mean = x.reduce(0.0) { $0 + Double($1) } / Double(x.count)
+        let variance = x.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(x.count)
+        #expect(abs(mean) < 0.01 && abs(variance - 1) < 0.02)
+    }
+
+    @Test func initialisationScales() {
+        var rng = Xoshiro256StarStar(seed: 4)
+        let he = Linear(1000, 200, name: "he", rng: &rng).weight.value.data
+        let std = (he.reduce(0.0) { $0 + Double($1 * $1) } / Double(he.count)).squareRoot()
+        #expect(abs(std - (2.0 / 1000).squareRoot()) < 0.002)
+        let xavier = Linear(100, 50, name: "x", initialization: .xavier, rng: &rng).weight.value.data
+        let bound = Float((6.0 / 150).squareRoot())
+        #expect(xavier.allSatisfy { abs($0) <= bound } && xavier.contains { abs($0) > 0.9 * bound })
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import NeuralNet
+@testable import VAE
+
+@Suite struct ModelFileTests {
+    func model(_ config: VAEConfig = VAEConfig(arch: .conv, canvas: 8, latent: 3, hidden: [2],
+                                                likelihood: .gaussian(.learnedPerPixel))) throws -> VAEModel {
+        try VAEModel(config: config, seed: 7)
+    }
+
+    @Test func roundTripIsBitExact() throws {
+        let original = try model()
+        let state = TrainingState(options: TrainingOptions(), history: [], data: "unit test", crop: 110)
+        let bytes = ModelFile.serialize(original, training: state)
+        let loaded = try ModelFile.load(bytes, name: "m.safetensors")
+        #expect(loaded.model.config == original.config)
+        #expect(loaded.model.parameters.map(\.value) == original.parameters.map(\.value))
+        #expect(loaded.model.parameters.map(\.name) == original.parameters.map(\.name))
+        #expect(loaded.training == state)
+        #expect(ModelFile.serialize(loaded.model, training: loaded.training) == bytes)
+    }
+
+    @Test func halfPrecisionLoadsWithinHalfPrecisionError() throws {
+        let original = try model()
+        let loaded = try ModelFile.load(ModelFile.serialize(original, training: nil, halfPrecision: true), name: "h")
+        for (a, b) in zip(original.parameters, loaded.model.parameters) {
+            for (x, y) in zip(a.value.data, b.value.data) { #expect(abs(x - y) <= abs(x) * 1e-3 + 1e-7) }
+        }
+    }
+
+    @Test func checkpointRestoresTheOptimizer() throws {
+        let original = try model()
+        original.optimizer.stepCount = 17
+        original.optimizer.m[0][0] = 0.25
+        let loaded = try ModelFile.load(ModelFile.serialize(original, training: nil, optimizerState: true), name: "c")
+        #expect(loaded.model.optimizer.stepCount == 17 && loaded.model.optimizer.m[0][0] == 0.25)
+    }
+
+    @Test func codecTensorsArePassedThrough() throws {
+        let bytes = ModelFile.serialize(try model(), training: nil, extraTensors: [("codec.steps", .init([Float(1), 2], shape: [2]))])
+        let loaded = try ModelFile.load(bytes, name: "x")
+        #expect(loaded.extraTensors["codec.steps"]?.floats == [1, 2])
+    }
+
+    func expectRejected(_ bytes: [UInt8], _ message: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try ModelFile.load(bytes, name: "bad.safetensors")
+            Issue.record("accepted: \(message)", sourceLocation: sourceLocation)
+        } catch {
+            #expect("\(error)".hasPrefix("bad.safetensors: "), sourceLocation: sourceLocation)
+            #expect("\(error)".contains(message), "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// Rebuilds a valid file with one thing changed.
+    func edited(_ change: (inout SafeTensors) -> Void) throws -> [UInt8] {
+        var file = try SafeTensors(parsing: ModelFile.serialize(try model(), training: nil), name: "x")
+        change(&file)
+        var rebuilt = SafeTensors(metadata: file.metadata)
+        for name in file.names where file[name] != nil { rebuilt.add(name, file[name]!) }
+        for (name, entry) in file.entries where !file.names.contains(name) { rebuilt.add(name, entry) }
+        return rebuilt.serialized()
+    }
+
+    @Test func malformedModelsAreRejected() throws {
+        expectRejected(try edited { $0.metadata["format"] = "other" }, "not a vaecodec model")
+        expectRejected(try edited { $0.metadata["format_version"] = "9" }, "version 9 is not supported")
+        expectRejected(try edited { $0.metadata["config"] = "{\"arch\":\"mlp\"}" }, "config missing or malformed")
+        expectRejected(try edited { $0.metadata["config"] = $0.metadata["config"]!.replacingOccurrences(of: "\"canvas\":8", with: "\"canvas\":12") },
+                       "conv canvas must be")
+        expectRejected(try edited { $0.entries["decoder.0.bias"] = nil; $0.names.removeAll { $0 == "decoder.0.bias" } },
+                       "tensor \"decoder.0.bias\" is missing")
+        expectRejected(try edited { $0.entries["encoder.0.bias"] = .init([Float(1), 2, 3], shape: [3]) }, "has shape [3], expected [2]")
+        expectRejected(try edited { $0.entries["encoder.0.bias"] = .init([Int32(1), 2], shape: [2]) }, "has dtype I32")
+        expectRejected(try edited { $0.entries["encoder.0.bias"] = .init([.nan, 0], shape: [2]) }, "non-finite")
+        expectRejected(try edited { $0.entries["extra.thing"] = .init([Float(1)], shape: [1]) }, "unexpected tensor \"extra.thing\"")
+        expectRejected(try edited { $0.metadata["training"] = "{}" }, "training record")
+        expectRejected(Array("not a model at all".utf8), "header length")
+    }
+
+    @Test func truncationsAreRejected() throws {
+        let bytes = ModelFile.serialize(try model(), training: nil)
+        for length in stride(from: 0, to: bytes.count, by: 37) {
+            #expect(throws: SafeTensorsError.self) { try ModelFile.load(Array(bytes[0..<length]), name: "cut") }
+        }
+    }
+}
+
+@Suite struct DatasetTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+    @Test func readsGzippedIDX() throws {
+        let data = try DatasetSpec(path: Self.fixtures + "/idx/bars-6x12x12-idx3-ubyte.gz", side: 12).loadIDX(Self.fixtures + "/idx/bars-6x12x12-idx3-ubyte.gz")
+        #expect(data.count == 6 && data.side == 12)
+        #expect(data.pixels[2 * 12 + 1] == 255 && data.pixels[144 + 3 * 12 + 1] == 128 && data.pixels[0] == 0)
+    }
+
+    @Test func rejectsBadIDX() {
+        #expect(throws: (any Error).self) { try IDXFile.images([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3], name: "short", limit: nil) }
+        #expect(throws: (any Error).self) { try IDXFile.images([0, 0, 8, 1] + [UInt8](repeating: 0, count: 12), name: "labels", limit: nil) }
+        #expect(throws: (any Error).self) { try IDXFile.images([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3] + [0, 0, 0, 0, 0, 0], name: "rect", limit: nil) }
+        #expect(throws: (any Error).self) { try Gzip.decompressIfNeeded([0x1F, 0x8B, 8, 0, 1, 2, 3], name: "broken.gz") }
+    }
+
+    @Test func identitySplitKeepsPeopleOnOneSide() {
+        let identities: [Int32] = (0..<200).map { Int32($0 / 3) }
+        let data = ImageDataset(side: 2, pixels: (0..<800).map { UInt8($0 & 255) }, identities: identities, source: "t")
+        let (train, validation) = data.splitByIdentity(validationFraction: 0.2, seed: 5)
+        #expect(train.count + validation.count == 200)
+        #expect(abs(validation.count - 40) <= 3)
+        #expect(Set(train.identities).isDisjoint(with: Set(validation.identities)))
+        let again = data.splitByIdentity(validationFraction: 0.2, seed: 5)
+        #expect(again.validation.identities == validation.identities)
+    }
+}

@@ -1,3 +1,0 @@
-import Testing
-@testable import VAE
-@Test func placeholderVAE() {}
