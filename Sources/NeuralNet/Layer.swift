@@ -37,6 +37,8 @@ public enum WeightInitialization: Sendable {
     case he
     /// Glorot uniform, bound = sqrt(6 / (fanIn + fanOut)): for layers not followed by a ReLU.
     case xavier
+    /// PyTorch's nn.Linear/nn.Conv2d default, U(±1/sqrt(fanIn)) for weights and biases alike.
+    case uniformFanIn
 }
 
 func initialWeights(shape: [Int], fanIn: Int, fanOut: Int, scheme: WeightInitialization,
@@ -44,8 +46,8 @@ func initialWeights(shape: [Int], fanIn: Int, fanOut: Int, scheme: WeightInitial
     switch scheme {
     case .he:
         return rng.normalTensor(shape: shape, standardDeviation: (2.0 / Float(fanIn)).squareRoot())
-    case .xavier:
-        let bound = (6.0 / Float(fanIn + fanOut)).squareRoot()
+    case .xavier, .uniformFanIn:
+        let bound = scheme == .xavier ? (6.0 / Float(fanIn + fanOut)).squareRoot() : 1 / Float(fanIn).squareRoot()
         return Tensor(shape: shape) { buffer in
             for i in buffer.indices { buffer[i] = (2 * rng.nextFloat() - 1) * bound }
         }

@@ -15,7 +15,9 @@ public final class Linear: TrainableLayer {
         weight = Parameter(name: name + ".weight",
                            value: initialWeights(shape: [outFeatures, inFeatures], fanIn: inFeatures,
                                                  fanOut: outFeatures, scheme: initialization, rng: &rng))
-        bias = Parameter(name: name + ".bias", value: Tensor(zeros: [outFeatures]))
+        bias = Parameter(name: name + ".bias", value: initialization == .uniformFanIn
+            ? initialWeights(shape: [outFeatures], fanIn: inFeatures, fanOut: outFeatures, scheme: .uniformFanIn, rng: &rng)
+            : Tensor(zeros: [outFeatures]))
     }
 
     public var parameters: [Parameter] { [weight, bias] }

@@ -28,6 +28,8 @@ public struct EpochRecord: Codable, Equatable, Sendable {
     public var activeDimensions: Int
     public var seconds: Double
     public var imagesPerSecond: Double
+    /// Arithmetic rate of the training step's matrix products (see `VAEModel.trainingFlopsPerImage`).
+    public var gflops: Double?
 
     public var trainNegativeELBO: Double { trainReconstruction + trainKL }
     public var validationNegativeELBO: Double { validationReconstruction + validationKL }
@@ -94,7 +96,8 @@ public final class Trainer {
             trainReconstruction: reconstruction / Double(train.count), trainKL: kl / Double(train.count),
             validationReconstruction: validationParts.reconstruction, validationKL: validationParts.kl,
             activeDimensions: perDimension.filter { $0 > Self.activeThreshold }.count,
-            seconds: seconds, imagesPerSecond: Double(train.count) / max(seconds, 1e-9))
+            seconds: seconds, imagesPerSecond: Double(train.count) / max(seconds, 1e-9),
+            gflops: model.trainingFlopsPerImage * Double(options.samples) * Double(train.count) / max(seconds, 1e-9) * 1e-9)
         history.append(record)
         return record
     }

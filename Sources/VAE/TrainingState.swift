@@ -21,6 +21,7 @@ extension EpochRecord {
         "epoch \(epoch): train -ELBO \(fixed(trainNegativeELBO)) (rec \(fixed(trainReconstruction)) + KL \(fixed(trainKL))), "
             + "validation -ELBO \(fixed(validationNegativeELBO)) (rec \(fixed(validationReconstruction)) + KL \(fixed(validationKL))) nats/image, "
             + "\(activeDimensions) active dims, \(fixed(seconds))s, \(Int(imagesPerSecond)) img/s"
+            + (gflops.map { ", \(fixed($0)) GFLOP/s" } ?? "")
     }
 }
 
@@ -40,6 +41,37 @@ extension VAEConfig {
 
 extension VAEModel {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// Multiply-adds ×2 of one image's training step: each layer's forward product once, and backward twice
+    /// (weight gradient and input gradient), except the first layer, which needs no input gradient.
+    /// Elementwise work is not counted; this is the rate to compare with a plain sgemm.
+    public var trainingFlopsPerImage: Double {
+        var forward: [Double] = []  // per weight layer, in encoder-then-decoder order
+        switch config.arch {
+        case .mlp:
+            let widths = [config.pixels] + config.hidden + [2 * config.latent]
+            let back = [config.latent] + config.hidden.reversed() + [config.pixels]
+            for i in 0..<(widths.count - 1) { forward.append(2 * Double(widths[i] * widths[i + 1])) }
+            for i in 0..<(back.count - 1) { forward.append(2 * Double(back[i] * back[i + 1])) }
+        case .conv:
+            let stages = config.convStages!
+            let channels = (0..<stages).map { config.hidden[0] << $0 }
+            var inChannels = 1, side = config.canvas
+            for c in channels {  // Conv2d k4 s2: output side halves
+                side /= 2
+                forward.append(2 * Double(c * inChannels * 16 * side * side))
+                inChannels = c
+            }
+            forward.append(2 * Double(channels[stages - 1] * 16 * 2 * config.latent))
+            forward.append(2 * Double(config.latent * channels[stages - 1] * 16))
+            side = 4
+            for i in stride(from: stages - 1, through: 0, by: -1) {  // ConvTranspose2d k4 s2 on a side×side input
+                forward.append(2 * Double((i > 0 ? channels[i - 1] : 1) * channels[i] * 16 * side * side))
+                side *= 2
+            }
+        }
+        return 3 * forward.reduce(0, +) - forward[0]
+    }
 }
 
 /// Fixed one-decimal (or two for small numbers) formatting without Foundation.

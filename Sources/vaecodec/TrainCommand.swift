@@ -2,6 +2,7 @@ import ArgumentParser
 import Codec
 import Glibc
 import ImageIO
+import NeuralNet
 import VAE
 
 struct TrainCommand: ParsableCommand {
@@ -144,7 +145,10 @@ struct TrainCommand: ParsableCommand {
 
         let (train, validation) = try loadData(spec, seed: options.seed, quiet: quiet)
         Terminal.info("data: \(train.count) training and \(validation.count) validation images at \(train.side)x\(train.side) from \(data)", quiet: quiet)
-        Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters", quiet: quiet)
+        Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters, "
+                      + "\(fixed(model.trainingFlopsPerImage * 1e-6)) MFLOP per image and step", quiet: quiet)
+        Terminal.info("reference: OpenBLAS (\(BLAS.coreName)) sgemm 1024^3 at \(fixed(BLAS.measureSgemmGFLOPS())) GFLOP/s on 2 threads",
+                      quiet: quiet)
 
         let trainer = Trainer(model: model, train: train, validation: validation, options: options, history: history)
         let interrupt = InterruptFlag.install()
