@@ -49,5 +49,7 @@ let package = Package(
         .testTarget(name: "VAETests", dependencies: ["VAE"]),
         .testTarget(name: "EntropyCodingTests", dependencies: ["EntropyCoding"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec"]),
+        // Runs the built executable (the dependency makes `swift test` build it first).
+        .testTarget(name: "CLITests", dependencies: ["vaecodec"]),
     ]
 )

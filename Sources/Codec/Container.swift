@@ -52,6 +52,7 @@ public struct ContainerError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let problem: String
     public var description: String { "\(file): \(problem)" }
+    public init(file: String, problem: String) { (self.file, self.problem) = (file, problem) }
 }
 
 public struct Container: Equatable, Sendable {

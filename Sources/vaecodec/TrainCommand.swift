@@ -76,6 +76,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from MODEL.checkpoint.")
     var resume = false
 
+    @Flag(help: "Store the final model's weights as 16-bit floats (half the size; checkpoints stay 32-bit).")
+    var halfPrecision = false
+
     @Flag(help: "Overwrite an existing model file.")
     var force = false
 
@@ -138,9 +141,8 @@ struct TrainCommand: ParsableCommand {
             options.maxGradientNorm = clip
         }
         options.epochs = epochs
-        guard history.count < options.epochs else {
-            Terminal.info("already trained for \(history.count) epochs; raise --epochs to continue", quiet: quiet)
-            return
+        if history.count >= options.epochs {
+            Terminal.info("already trained for \(history.count) epochs: writing the final model (raise --epochs to train on)", quiet: quiet)
         }
 
         let (train, validation) = try loadData(spec, seed: options.seed, quiet: quiet)
@@ -173,9 +175,15 @@ struct TrainCommand: ParsableCommand {
                                       to: checkpointPath, overwrite: true)
         }
 
+        // The codec's quantization steps and entropy tables come from the training set's posteriors.
         let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop)
-        try Files.writeAtomically(ModelFile.serialize(model, training: state), to: out, overwrite: true)
-        Terminal.info("wrote \(out): \(model.config.summary)", quiet: quiet)
+        let fitting = Progress("fitting the entropy model", total: train.count, quiet: quiet)
+        let codecModel = try CodecModel.fit(name: out, vae: model, on: train, training: state) { fitting.update($0) }
+        fitting.finish()
+        try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: out, overwrite: true)
+        let transmitted = codecModel.ladder.rungs[0].quantizer.transmitted.count
+        Terminal.info("wrote \(out): \(model.config.summary), \(transmitted) of \(model.config.latent) latent dimensions "
+                      + "transmitted, \(codecModel.ladder.rungs.count) quality rungs", quiet: quiet)
     }
 
     func hiddenWidths() throws -> [Int] {

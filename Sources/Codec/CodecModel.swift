@@ -1,0 +1,130 @@
+import EntropyCoding
+import Foundation
+import NeuralNet
+import VAE
+
+/// A VAE together with its rate ladder: everything `compress` and `decompress` need, in one model file.
+/// The ladder lives in the file as "codec.*" tensors beside the weights:
+///   codec.transmitted  I32 [T]     latent dimensions that are sent (mean KL above the threshold)
+///   codec.steps        F32 [R, T]  quantization step of each rung (coarsest first) and dimension
+///   codec.tables       U16 [...]   each rung's T symbol tables, one after another (SymbolTable.serialized)
+///   codec.multipliers  F32 [R]     each rung's step as a multiple of the dimensions' mean posterior sigma
+/// The fingerprint hashes the weights and the ladder, so a .vae file names exactly the model that made it.
+public final class CodecModel {
+    public let name: String
+    public let vae: VAEModel
+    public let ladder: RateLadder
+    public let training: TrainingState?
+    /// FNV-1a 64 over every parameter's Float32 bit patterns (little-endian, in file order) and the codec tensors.
+    public let fingerprint: UInt64
+
+    public var modelID: UInt16 { UInt16(truncatingIfNeeded: fingerprint) }
+    public var canvas: Int { vae.config.canvas }
+
+    public init(name: String, vae: VAEModel, ladder: RateLadder, training: TrainingState?) {
+        self.name = name
+        self.vae = vae
+        self.ladder = ladder
+        self.training = training
+        var hash = FNV1a64()
+        for p in vae.parameters { hash.add(p.value.data) }
+        for (_, entry) in Self.ladderTensors(ladder) { hash.add(entry.bytes) }
+        fingerprint = hash.value
+    }
+
+    // MARK: Fitting
+
+    /// Encodes the training images, measures each latent dimension's KL, and fits the ladder's steps and tables.
+    public static func fit(name: String, vae: VAEModel, on data: ImageDataset, training: TrainingState?,
+                           progress: (Int) -> Void = { _ in }) throws -> CodecModel {
+        let k = vae.config.latent
+        var mu = [Float](), sigma = [Float](), kl = [Double](repeating: 0, count: k)
+        mu.reserveCapacity(data.count * k)
+        sigma.reserveCapacity(data.count * k)
+        var start = 0
+        while start < data.count {
+            let indices = start..<min(data.count, start + 500)
+            let x = Tensor(shape: [indices.count, 1, data.side, data.side]) { data.fill($0, with: ArraySlice(indices)) }
+            let (m, logvar) = vae.encode(x)
+            for i in 0..<m.count {
+                let s = expf(0.5 * logvar.data[i])
+                mu.append(m.data[i])
+                sigma.append(s)
+                kl[i % k] += Double(0.5 * (m.data[i] * m.data[i] + s * s - 1 - logvar.data[i]))
+            }
+            start = indices.upperBound
+            progress(start)
+        }
+        let ladder = try RateLadder.fit(mu: mu, sigma: sigma, klPerDimension: kl.map { $0 / Double(data.count) }, latentSize: k)
+        return CodecModel(name: name, vae: vae, ladder: ladder, training: training)
+    }
+
+    // MARK: Files
+
+    public func serialized(halfPrecision: Bool = false) -> [UInt8] {
+        ModelFile.serialize(vae, training: training, halfPrecision: halfPrecision,
+                            extraTensors: Self.ladderTensors(ladder))
+    }
+
+    static func ladderTensors(_ ladder: RateLadder) -> [(String, SafeTensors.Entry)] {
+        let transmitted = ladder.rungs.first?.quantizer.transmitted ?? []
+        let steps = ladder.rungs.flatMap(\.quantizer.steps)
+        let tables = ladder.rungs.flatMap { $0.tables.flatMap { $0.serialized() } }
+        return [
+            ("codec.transmitted", .init(transmitted.map(Int32.init), shape: [transmitted.count])),
+            ("codec.steps", .init(steps, shape: [ladder.rungs.count, transmitted.count])),
+            ("codec.tables", .init(tables, shape: [tables.count])),
+            ("codec.multipliers", .init(ladder.rungs.map(\.stepMultiplier), shape: [ladder.rungs.count])),
+        ]
+    }
+
+    /// Loads a model file that carries codec tables; a plain VAE file (no "codec." tensors) is refused
+    /// with a hint, since without the tables nothing can be entropy-coded.
+    public static func load(_ bytes: [UInt8], name: String, path: String) throws -> CodecModel {
+        let file = try ModelFile.load(bytes, name: path)
+        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
+        guard let transmittedEntry = file.extraTensors["codec.transmitted"], let stepsEntry = file.extraTensors["codec.steps"],
+              let tablesEntry = file.extraTensors["codec.tables"], let multipliers = file.extraTensors["codec.multipliers"]?.floats else {
+            throw fail("has no codec tables (a plain VAE; `vaecodec train` writes them at the end of training)")
+        }
+        let k = file.model.config.latent
+        guard let transmitted32 = transmittedEntry.int32s, let steps = stepsEntry.floats, let words = tablesEntry.uint16s,
+              stepsEntry.shape.count == 2, stepsEntry.shape[1] == transmitted32.count, (1...255).contains(stepsEntry.shape[0]),
+              multipliers.count == stepsEntry.shape[0],
+              transmitted32.allSatisfy({ (0..<Int32(k)).contains($0) }), Set(transmitted32).count == transmitted32.count,
+              steps.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw fail("codec tables are malformed")
+        }
+        let transmitted = transmitted32.map(Int.init)
+        var offset = 0
+        var rungs: [Rung] = []
+        do {
+            for r in 0..<stepsEntry.shape[0] {
+                let rungSteps = Array(steps[(r * transmitted.count)..<((r + 1) * transmitted.count)])
+                let tables = try transmitted.map { _ in try SymbolTable(reading: words, at: &offset) }
+                rungs.append(Rung(quantizer: LatentQuantizer(latentSize: k, transmitted: transmitted, steps: rungSteps),
+                                  tables: tables, stepMultiplier: multipliers[r]))
+            }
+        } catch {
+            throw fail("codec tables are malformed (\(error))")
+        }
+        guard offset == words.count else { throw fail("codec tables are malformed (\(words.count - offset) words left over)") }
+        return CodecModel(name: name, vae: file.model, ladder: RateLadder(rungs: rungs), training: file.training)
+    }
+}
+
+/// FNV-1a, 64-bit: a fingerprint, not a security hash; stable across machines because it reads bit patterns.
+struct FNV1a64 {
+    private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+
+    mutating func add(_ bytes: [UInt8]) {
+        for b in bytes { value = (value ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    }
+
+    mutating func add(_ floats: [Float]) {
+        for f in floats {
+            let bits = f.bitPattern
+            for shift in stride(from: 0, to: 32, by: 8) { value = (value ^ UInt64((bits >> UInt32(shift)) & 0xFF)) &* 0x0000_0100_0000_01B3 }
+        }
+    }
+}

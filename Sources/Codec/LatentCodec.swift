@@ -1,0 +1,88 @@
+import EntropyCoding
+import ImageIO
+import NeuralNet
+import VAE
+
+/// image -> canvas -> encoder mean -> quantized symbols -> rANS -> .vae, and back.
+///
+/// The canvas is the whole image resized to the model's square (non-square images are squeezed and
+/// restored on decode, so nothing outside a crop is lost), or the central `crop` square when asked.
+/// Only the encoder's mean is sent: sampling z would add noise the decoder must then undo.
+public struct LatentCodec {
+    public let model: CodecModel
+
+    public init(model: CodecModel) { self.model = model }
+
+    public var rungCount: Int { model.ladder.rungs.count }
+
+    /// The region a file's image contributes, and the model's view of it (pixel values 0...255).
+    public func canvas(of image: GrayImage, crop: Int? = nil) -> (canvas: GrayImage, width: Int, height: Int) {
+        var region = image
+        if let crop { region = image.cropped(to: CropBox.centered(width: image.width, height: image.height, crop: crop)) }
+        return (Canvas.resize(region, width: model.canvas, height: model.canvas), region.width, region.height)
+    }
+
+    /// Encoder means for a batch of canvases, [N][latent].
+    public func means(_ canvases: [GrayImage]) -> [[Float]] {
+        let side = model.canvas, k = model.vae.config.latent
+        let x = Tensor(shape: [canvases.count, 1, side, side]) { buffer in
+            for (n, c) in canvases.enumerated() {
+                precondition(c.width == side && c.height == side, "canvas must be \(side)x\(side)")
+                for i in 0..<(side * side) { buffer[n * side * side + i] = min(max(c.pixels[i], 0), 255) / 255 }
+            }
+        }
+        let mu = model.vae.encode(x).mu.data
+        return (0..<canvases.count).map { Array(mu[($0 * k)..<(($0 + 1) * k)]) }
+    }
+
+    public func symbols(mean: [Float], rung: Int) -> [Int32] {
+        model.ladder.rungs[rung].quantizer.quantize(mean[...])
+    }
+
+    public func payload(symbols: [Int32], rung: Int) -> [UInt8] {
+        QuantizedSymbolCoder.encode(values: symbols, tables: model.ladder.rungs[rung].tables)
+    }
+
+    /// Decoder means for a batch of symbol vectors, as canvases with pixel values 0...255 (not rounded).
+    public func reconstructions(_ symbolSets: [[Int32]], rung: Int) -> [GrayImage] {
+        let quantizer = model.ladder.rungs[rung].quantizer
+        let k = model.vae.config.latent, side = model.canvas
+        let z = Tensor(shape: [symbolSets.count, k], data: symbolSets.flatMap { quantizer.dequantize($0) })
+        let images = model.vae.decode(z).data
+        return (0..<symbolSets.count).map { n in
+            GrayImage(width: side, height: side, pixels: images[(n * side * side)..<((n + 1) * side * side)].map { $0 * 255 })
+        }
+    }
+
+    /// One image to a complete .vae file.
+    public func compress(_ image: GrayImage, rung: Int, crop: Int? = nil, hint: ContainerHeader.FormatHint) -> [UInt8] {
+        precondition((0..<rungCount).contains(rung), "rung \(rung) outside the model's ladder")
+        let (canvas, width, height) = self.canvas(of: image, crop: crop)
+        let codes = symbols(mean: means([canvas])[0], rung: rung)
+        let header = ContainerHeader(formatHint: hint, rung: UInt8(rung), modelID: model.modelID, width: width, height: height)
+        return Container(header: header, payload: payload(symbols: codes, rung: rung)).serialized(modelFingerprint: model.fingerprint)
+    }
+
+    /// Symbols of a parsed container whose model id is this model's: checks the CRC and the rung,
+    /// and that the payload holds exactly the symbols (no bytes missing, none left over).
+    public func decodeSymbols(_ container: Container, bytes: [UInt8], name: String) throws -> [Int32] {
+        func fail(_ problem: String) -> ContainerError { ContainerError(file: name, problem: problem) }
+        guard Container.verify(bytes, fingerprint: model.fingerprint) else {
+            throw fail("CRC mismatch: the file is damaged (or was made by another model with the same id)")
+        }
+        let rung = Int(container.header.rung)
+        guard rung < rungCount else { throw fail("quality rung \(rung) does not exist in model \(model.name) (\(rungCount) rungs)") }
+        do {
+            return try QuantizedSymbolCoder.decode(bytes: container.payload, tables: model.ladder.rungs[rung].tables)
+        } catch {
+            throw fail("payload does not decode (\(error))")
+        }
+    }
+
+    /// A complete .vae file back to an image at its original width and height.
+    public func decompress(_ container: Container, bytes: [UInt8], name: String) throws -> GrayImage {
+        let codes = try decodeSymbols(container, bytes: bytes, name: name)
+        let canvas = reconstructions([codes], rung: Int(container.header.rung))[0]
+        return Canvas.resize(canvas, width: container.header.width, height: container.header.height)
+    }
+}

@@ -1,0 +1,220 @@
+import ArgumentParser
+import Codec
+import Foundation
+import ImageIO
+
+/// `--model auto|faces|digits|PATH`, shared by the codec commands.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "auto (every shipped model; the best for each image), faces, digits, or a model file.")
+    var model = "auto"
+
+    func candidates() throws -> [CodecModel] {
+        if model == "auto" {
+            let models = try ModelStore.builtins()
+            guard !models.isEmpty else { throw ImageError(file: "auto", problem: "no shipped models found; pass --model PATH") }
+            return models
+        }
+        return [try ModelStore.load(model)]
+    }
+}
+
+struct CompressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compress",
+        abstract: "Compress PNG/JPEG images to .vae files (quantized VAE latent means, rANS-coded).",
+        discussion: """
+            The image becomes gray and is resized to the model's 64x64 canvas (non-square images are squeezed, \
+            and restored on decompression); --crop N keeps only the central NxN square. The output is \
+            INPUT.vae beside each input unless -o is given; existing files are kept unless --force. \
+            --quality 1-100 picks a rung of the model's quantization ladder (1 coarsest; see docs/FORMAT.md); \
+            --bpp X picks the finest rung whose whole file fits X bits per pixel.
+            """)
+
+    @Argument(help: "PNG or JPEG images ('-' reads stdin).")
+    var inputs: [String]
+
+    @Option(name: .shortAndLong, help: "Output .vae file (one input only; '-' writes stdout).")
+    var output: String?
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Quality 1-100 (default \(QualityScale.defaultQuality)).")
+    var quality: Int?
+
+    @Option(help: "Target bits per pixel of the whole file, instead of --quality.")
+    var bpp: Double?
+
+    @Option(help: "Keep only the central NxN square of each image.")
+    var crop: Int?
+
+    @Flag(help: "Overwrite existing output files.")
+    var force = false
+
+    @Flag(help: "One JSON object per file on stdout instead of the summary line.")
+    var json = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if output != nil && inputs.count > 1 { throw ValidationError("-o/--output takes one input only") }
+        if let quality, !(1...100).contains(quality) { throw ValidationError("--quality must be in 1...100") }
+        if quality != nil && bpp != nil { throw ValidationError("give --quality or --bpp, not both") }
+        if let bpp, !(bpp > 0 && bpp.isFinite) { throw ValidationError("--bpp must be a positive number") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
+        if json && (output == Files.standardStream || inputs == [Files.standardStream] && output == nil) {
+            throw ValidationError("--json prints to stdout, so the .vae cannot go there too")
+        }
+    }
+
+    func run() throws {
+        let models = try modelOptions.candidates()
+        let target: RateTarget = bpp.map { .bitsPerPixel($0) } ?? .quality(quality ?? QualityScale.defaultQuality)
+        try forEachInput(inputs) { input in
+            let decoded = try ImageCodec.read(input)
+            let hint: ContainerHeader.FormatHint = decoded.format == .jpeg ? .jpeg : .png
+            let choice = RateControl.encode(decoded.image.gray(), models: models, target: target, crop: crop, hint: hint)
+            let target = output ?? OutputPath.beside(input, suffix: ".vae")
+            try Files.writeAtomically(choice.file, to: target, overwrite: force)
+            report(input: input, output: target, choice)
+        }
+    }
+
+    func report(input: String, output: String, _ c: EncodingChoice) {
+        let rungs = c.model.ladder.rungs.count
+        if json {
+            let fields: [(String, String)] = [
+                ("input", jsonQuoted(input)), ("output", jsonQuoted(output)), ("bytes", "\(c.file.count)"),
+                ("header_bytes", "\(c.headerBytes)"), ("payload_bytes", "\(c.payloadBytes)"),
+                ("bpp", decimal(c.bitsPerPixel, 4)), ("width", "\(c.width)"), ("height", "\(c.height)"),
+                ("model", jsonQuoted(c.model.name)), ("model_id", jsonQuoted(hex(c.model.modelID))),
+                ("rung", "\(c.rung)"), ("rungs", "\(rungs)"), ("canvas_psnr_db", decimal(c.canvasPSNR, 2)),
+                ("met_target", "\(c.metTarget)"),
+            ]
+            Terminal.write("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}\n", to: 1)
+            return
+        }
+        if !c.metTarget {
+            Terminal.error("\(input): \(decimal(bpp ?? 0, 3)) bpp is below this model's coarsest rung; used it (\(decimal(c.bitsPerPixel, 3)) bpp)")
+        }
+        Terminal.info("\(input) -> \(output): \(c.file.count) bytes (\(c.headerBytes) header + \(c.payloadBytes) payload), "
+                      + "\(decimal(c.bitsPerPixel, 3)) bpp at \(c.width)x\(c.height), model \(c.model.name), "
+                      + "rung \(c.rung) of 0-\(rungs - 1), canvas PSNR \(decimal(c.canvasPSNR, 1)) dB",
+                      quiet: common.quiet || output == Files.standardStream)
+    }
+}
+
+struct DecompressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decompress",
+        abstract: "Decompress .vae files to PNG or JPEG at their original size.",
+        discussion: """
+            The output format follows -o's extension, else the original's (recorded in the file): face.vae \
+            becomes face.png or face.jpg beside it, never replacing an existing file unless --force. The model \
+            is found by the id in the file among the shipped models (and --model PATH, if given).
+            """)
+
+    @Argument(help: ".vae files ('-' reads stdin).")
+    var inputs: [String]
+
+    @Option(name: .shortAndLong, help: "Output .png or .jpg (one input only; '-' writes stdout in the original's format).")
+    var output: String?
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "JPEG quality for .jpg outputs.")
+    var jpegQuality = 95
+
+    @Flag(help: "Overwrite existing output files.")
+    var force = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if output != nil && inputs.count > 1 { throw ValidationError("-o/--output takes one input only") }
+        if !(1...100).contains(jpegQuality) { throw ValidationError("--jpeg-quality must be in 1...100") }
+        if let output, output != Files.standardStream, ImageFormat(pathExtension: output) == nil {
+            throw ValidationError("-o must end in .png, .jpg or .jpeg")
+        }
+    }
+
+    func run() throws {
+        let models = try modelOptions.candidates() + (modelOptions.model == "auto" ? [] : (try? ModelStore.builtins()) ?? [])
+        try forEachInput(inputs) { input in
+            let name = input == Files.standardStream ? "<stdin>" : input
+            let bytes = try Files.read(input)
+            let container = try Container.parse(bytes, name: name)
+            let model = try findModel(container.header.modelID, among: models, file: name)
+            let image = try LatentCodec(model: model).decompress(container, bytes: bytes, name: name)
+            let hinted: ImageFormat = container.header.formatHint == .jpeg ? .jpeg : .png
+            let target = output ?? OutputPath.beside(input, suffix: "." + hinted.fileExtension)
+            let format = ImageFormat(pathExtension: target) ?? hinted
+            let encoded = format == .png ? try ImageCodec.encodePNG(image.image())
+                                         : try ImageCodec.encodeJPEG(image.image(), quality: jpegQuality)
+            try Files.writeAtomically(encoded, to: target, overwrite: force)
+            Terminal.info("\(input) -> \(target): \(image.width)x\(image.height) \(format.rawValue), model \(model.name), "
+                          + "rung \(container.header.rung) of 0-\(model.ladder.rungs.count - 1)",
+                          quiet: common.quiet || target == Files.standardStream)
+        }
+    }
+}
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Print a .vae file's header fields and check its CRC.",
+        discussion: "Exits non-zero when a file is malformed, its model is unknown, or its CRC does not match.")
+
+    @Argument(help: ".vae files.")
+    var inputs: [String]
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Flag(help: "One JSON object per file.")
+    var json = false
+
+    func run() throws {
+        let models = (try? modelOptions.candidates()) ?? []
+        try forEachInput(inputs) { input in
+            let bytes = try Files.read(input)
+            let container = try Container.parse(bytes, name: input)
+            let h = container.header
+            let model = models.first { $0.modelID == h.modelID }
+            let crc: String = model.map { Container.verify(bytes, fingerprint: $0.fingerprint) ? "ok" : "MISMATCH" } ?? "unchecked (model unknown)"
+            let hint = h.formatHint == .jpeg ? "JPEG" : "PNG"
+            if json {
+                Terminal.write("{\"file\": \(jsonQuoted(input)), \"bytes\": \(bytes.count), \"header_bytes\": \(bytes.count - container.payload.count), "
+                               + "\"payload_bytes\": \(container.payload.count), \"version\": \(ContainerHeader.version), \"format_hint\": \"\(hint)\", "
+                               + "\"rung\": \(h.rung), \"model_id\": \"\(hex(h.modelID))\", \"model\": \(model.map { jsonQuoted($0.name) } ?? "null"), "
+                               + "\"width\": \(h.width), \"height\": \(h.height), \"crc\": \"\(crc)\"}\n", to: 1)
+            } else {
+                Terminal.info("""
+                    \(input): .vae version \(ContainerHeader.version), \(bytes.count) bytes (\(bytes.count - container.payload.count) header and CRC + \(container.payload.count) payload)
+                      image      \(h.width)x\(h.height), originally \(hint)
+                      model      id \(hex(h.modelID))\(model.map { " (\($0.name))" } ?? " (not among the available models)")
+                      rung       \(h.rung)\(model.map { " of 0-\($0.ladder.rungs.count - 1)" } ?? "")
+                      bpp        \(decimal(Double(bytes.count * 8) / Double(h.width * h.height), 4))
+                      CRC-32     \(crc)
+                    """, quiet: false)
+            }
+            if model == nil { throw ContainerError(file: input, problem: "made with model id \(hex(h.modelID)), which is not available here") }
+            if crc != "ok" { throw ContainerError(file: input, problem: "CRC mismatch: the file is damaged") }
+        }
+    }
+}
+
+func findModel(_ id: UInt16, among models: [CodecModel], file: String) throws -> CodecModel {
+    if let model = models.first(where: { $0.modelID == id }) { return model }
+    let known = models.map { "\($0.name) \(hex($0.modelID))" }.joined(separator: ", ")
+    throw ContainerError(file: file, problem: "made with model id \(hex(id)), which is not available (known: \(known.isEmpty ? "none" : known)); pass --model PATH to that model file")
+}
+
+func hex(_ id: UInt16) -> String {
+    let digits = String(id, radix: 16)
+    return "0x" + String(repeating: "0", count: 4 - digits.count) + digits
+}
+
+func decimal(_ value: Double, _ places: Int) -> String { String(format: "%.\(places)f", value) }
+
+func jsonQuoted(_ text: String) -> String {
+    String(decoding: try! JSONEncoder().encode(text), as: UTF8.self)
+}

@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+
+/// The vaecodec executable as a user runs it: exit status, stderr, and what is (not) left on disk.
+struct CLI {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    /// The test bundle sits in the build folder beside the executable.
+    static let binary: String = {
+        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var folder = (me as NSString).deletingLastPathComponent
+        while !folder.isEmpty && folder != "/" && !FileManager.default.isExecutableFile(atPath: folder + "/vaecodec") {
+            folder = (folder as NSString).deletingLastPathComponent
+        }
+        return folder + "/vaecodec"
+    }()
+    static let faces = root + "/Fixtures/models/tiny-faces-32.safetensors"
+    static let digits = root + "/Fixtures/models/tiny-digits-32.safetensors"
+    static func fixture(_ name: String) -> String { root + "/Fixtures/" + name }
+
+    struct Result { let status: Int32; let stdout: Data; let stderr: String }
+
+    @discardableResult
+    static func run(_ arguments: [String], stdin: Data? = nil, in directory: String) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try input.fileHandleForWriting.close()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+    }
+
+    static func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "vaecodec-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func copy(_ fixtureName: String, to directory: String, as name: String) throws {
+        try FileManager.default.copyItem(atPath: fixture(fixtureName), toPath: directory + "/" + name)
+    }
+
+    static func files(in directory: String) -> Set<String> {
+        Set((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func compressWritesBesideAndNeverClobbers() throws {
+        let dir = try CLI.temporaryDirectory()
+        try CLI.copy("images/face-gray-64.png", to: dir, as: "face.png")
+        let first = try CLI.run(["compress", "face.png", "--model", CLI.faces], in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(String(decoding: first.stdout, as: UTF8.self).contains("face.png -> face.vae: "))
+        let original = try Data(contentsOf: URL(fileURLWithPath: dir + "/face.vae"))
+
+        let again = try CLI.run(["compress", "face.png", "--model", CLI.faces, "--quality", "100"], in: dir)
+        #expect(again.status == 1)
+        #expect(again.stderr == "vaecodec: face.vae: already exists (use --force to overwrite)\n")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/face.vae")) == original)
+        #expect(try CLI.run(["compress", "face.png", "--model", CLI.faces, "--quality", "100", "--force"], in: dir).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/face.vae")) != original)
+    }
+
+    /// face.vae decompresses to face.png by default, which already exists: refused, the original intact.
+    @Test func decompressNeverReplacesTheOriginal() throws {
+        let dir = try CLI.temporaryDirectory()
+        try CLI.copy("images/face-odd-177x151.jpg", to: dir, as: "face.jpg")
+        #expect(try CLI.run(["compress", "face.jpg", "--model", CLI.faces, "-q"], in: dir).status == 0)
+        let refused = try CLI.run(["decompress", "face.vae", "--model", CLI.faces], in: dir)
+        #expect(refused.status == 1 && refused.stderr.contains("face.jpg: already exists"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/face.jpg")) == Data(contentsOf: URL(fileURLWithPath: CLI.fixture("images/face-odd-177x151.jpg"))))
+
+        #expect(try CLI.run(["decompress", "face.vae", "--model", CLI.faces, "-o", "back.png"], in: dir).status == 0)
+        #expect(try CLI.run(["decompress", "face.vae", "--model", CLI.faces, "-o", "back.jpg"], in: dir).status == 0)
+        let png = try Data(contentsOf: URL(fileURLWithPath: dir + "/back.png"))
+        let jpg = try Data(contentsOf: URL(fileURLWithPath: dir + "/back.jpg"))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && jpg.starts(with: [0xFF, 0xD8]))
+    }
+
+    @Test func damagedFileIsReportedAndLeavesNoOutput() throws {
+        let dir = try CLI.temporaryDirectory()
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: CLI.fixture("vae/face-gray-64-q60.vae")))
+        bytes[9] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: dir + "/bad.vae"))
+        try Data(bytes.prefix(7)).write(to: URL(fileURLWithPath: dir + "/short.vae"))
+        let before = CLI.files(in: dir)
+        let result = try CLI.run(["decompress", "bad.vae", "short.vae", "--model", CLI.faces], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("vaecodec: bad.vae: CRC mismatch"))
+        #expect(result.stderr.contains("vaecodec: short.vae: file is truncated"))
+        #expect(CLI.files(in: dir) == before, "no output, no temporary left behind")
+        let info = try CLI.run(["info", "bad.vae", "--model", CLI.faces], in: dir)
+        #expect(info.status == 1 && info.stderr.contains("CRC mismatch"))
+    }
+
+    @Test func unknownModelIsNamed() throws {
+        let dir = try CLI.temporaryDirectory()
+        let result = try CLI.run(["decompress", CLI.fixture("vae/digit-7-q60.vae"), "--model", CLI.faces, "-o", "x.png"], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("made with model id 0x057b, which is not available"), "\(result.stderr)")
+        #expect(!CLI.files(in: dir).contains("x.png"))
+    }
+
+    @Test func oneBadInputDoesNotStopTheOthers() throws {
+        let dir = try CLI.temporaryDirectory()
+        try CLI.copy("images/face-gray-64.png", to: dir, as: "a.png")
+        try CLI.copy("broken/truncated.png", to: dir, as: "b.png")
+        try CLI.copy("images/digit-7.png", to: dir, as: "c.png")
+        let result = try CLI.run(["compress", "a.png", "b.png", "c.png", "missing.png", "--model", CLI.faces, "-q"], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("vaecodec: b.png: "))
+        #expect(result.stderr.contains("vaecodec: missing.png: "))
+        #expect(result.stderr.split(separator: "\n").count == 2)
+        #expect(CLI.files(in: dir).isSuperset(of: ["a.vae", "c.vae"]) && !CLI.files(in: dir).contains("b.vae"))
+    }
+
+    @Test func pipesAndJSON() throws {
+        let dir = try CLI.temporaryDirectory()
+        let png = try Data(contentsOf: URL(fileURLWithPath: CLI.fixture("images/face-gray-64.png")))
+        let vae = try CLI.run(["compress", "-", "--model", CLI.faces], stdin: png, in: dir)
+        #expect(vae.status == 0 && vae.stdout.starts(with: [0x56, 0xAE]))
+        let back = try CLI.run(["decompress", "-", "--model", CLI.faces], stdin: vae.stdout, in: dir)
+        #expect(back.status == 0 && back.stdout.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+
+        try png.write(to: URL(fileURLWithPath: dir + "/f.png"))
+        let json = try CLI.run(["compress", "f.png", "--model", CLI.faces, "--bpp", "0.05", "--json"], in: dir)
+        let object = try JSONSerialization.jsonObject(with: json.stdout) as! [String: Any]
+        #expect(object["bytes"] as? Int == (try Data(contentsOf: URL(fileURLWithPath: dir + "/f.vae"))).count)
+        #expect((object["bpp"] as? Double ?? 1) <= 0.05)
+        #expect(object["header_bytes"] as? Int == 12)
+    }
+
+    @Test func usageErrorsAndMissingFiles() throws {
+        let dir = try CLI.temporaryDirectory()
+        let both = try CLI.run(["compress", "x.png", "--quality", "50", "--bpp", "0.1"], in: dir)
+        #expect(both.status != 0 && both.stderr.contains("give --quality or --bpp, not both"))
+        let model = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "nope.safetensors", "-o", "o.vae"], in: dir)
+        #expect(model.status == 1 && model.stderr.contains("nope.safetensors: no such model"))
+        let data = try CLI.run(["train", "--data", "no-such-folder", "--out", "m.safetensors"], in: dir)
+        #expect(data.status == 1 && data.stderr.hasPrefix("vaecodec: no-such-folder: "), "\(data.stderr)")
+        #expect(data.stderr.split(separator: "\n").count == 1)
+        #expect(CLI.files(in: dir).isEmpty)
+    }
+}

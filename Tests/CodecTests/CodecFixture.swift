@@ -1,0 +1,17 @@
+import Foundation
+@testable import Codec
+import ImageIO
+
+enum CodecFixture {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static func path(_ relative: String) -> String { root + "/Fixtures/" + relative }
+
+    nonisolated(unsafe) static let faces = try! CodecModel.load(Files.read(path("models/tiny-faces-32.safetensors")),
+                                                                 name: "tiny-faces", path: "tiny-faces-32.safetensors")
+    nonisolated(unsafe) static let digits = try! CodecModel.load(Files.read(path("models/tiny-digits-32.safetensors")),
+                                                                  name: "tiny-digits", path: "tiny-digits-32.safetensors")
+
+    static func image(_ name: String) -> GrayImage { try! ImageCodec.read(path("images/" + name)).image.gray() }
+    static func bytes(_ name: String) -> [UInt8] { try! Files.read(path(name)) }
+}

@@ -1,0 +1,122 @@
+import Testing
+import NeuralNet
+import VAE
+@testable import Codec
+import ImageIO
+
+@Suite struct CodecModelTests {
+    @Test func fileRoundTripKeepsWeightsTablesAndFingerprint() throws {
+        let model = CodecFixture.faces
+        let reloaded = try CodecModel.load(model.serialized(halfPrecision: true), name: "again", path: "again")
+        #expect(reloaded.fingerprint == model.fingerprint)
+        #expect(reloaded.ladder == model.ladder)
+    }
+
+    @Test func plainVAEFileIsRefusedWithAHint() throws {
+        let vae = try VAEModel(config: VAEConfig(arch: .mlp, canvas: 8, latent: 2, hidden: [4]), seed: 1)
+        #expect {
+            try CodecModel.load(ModelFile.serialize(vae, training: nil), name: "plain", path: "plain.safetensors")
+        } throws: { "\($0)".contains("plain.safetensors: has no codec tables") }
+    }
+
+    @Test func malformedTablesAreRefused() throws {
+        var file = try SafeTensors(parsing: CodecFixture.faces.serialized(), name: "x")
+        var words = file["codec.tables"]!.uint16s!
+        words.removeLast()
+        file.entries["codec.tables"] = .init(words, shape: [words.count])
+        var rebuilt = SafeTensors(metadata: file.metadata)
+        for name in file.names { rebuilt.add(name, file[name]!) }
+        #expect { try CodecModel.load(rebuilt.serialized(), name: "bad", path: "bad.safetensors") } throws: {
+            "\($0)".contains("codec tables are malformed")
+        }
+    }
+
+    /// Fitting on data: inactive dimensions are not transmitted, finer rungs have smaller steps.
+    @Test func fitBuildsAnOrderedLadder() throws {
+        let vae = try VAEModel(config: VAEConfig(arch: .mlp, canvas: 4, latent: 3, hidden: [8]), seed: 2)
+        var rng = Xoshiro256StarStar(seed: 3)
+        let data = ImageDataset(side: 4, pixels: (0..<(200 * 16)).map { _ in UInt8(rng.next() & 255) },
+                                identities: (0..<200).map(Int32.init), source: "noise")
+        let model = try CodecModel.fit(name: "fit", vae: vae, on: data, training: nil)
+        let steps = model.ladder.rungs.map { $0.quantizer.steps }
+        for r in 1..<steps.count { #expect(zip(steps[r], steps[r - 1]).allSatisfy { $0 < $1 }) }
+        #expect(model.ladder.rungs.count == RateLadder.stepMultipliers.count)
+    }
+}
+
+@Suite struct RoundTripTests {
+    @Test(arguments: ["face-gray-64.png", "face-odd-177x151.jpg", "face-rgb.png", "camera-gray-97x83.png"])
+    func compressDecompressRestoresSizeAndMatchesTheCanvasReconstruction(_ name: String) throws {
+        let image = CodecFixture.image(name)
+        let codec = LatentCodec(model: CodecFixture.faces)
+        for rung in [0, 4, 7] {
+            let file = codec.compress(image, rung: rung, hint: .png)
+            #expect(file == codec.compress(image, rung: rung, hint: .png), "same input, same bytes")
+            let container = try Container.parse(file, name: name)
+            #expect(container.header.width == image.width && container.header.height == image.height)
+            let decoded = try codec.decompress(container, bytes: file, name: name)
+            #expect(decoded.width == image.width && decoded.height == image.height)
+            // The decoded canvas is the decoder's mean at the dequantized symbols: what RateControl measured.
+            let symbols = try codec.decodeSymbols(container, bytes: file, name: name)
+            let canvas = codec.reconstructions([symbols], rung: rung)[0]
+            #expect(Canvas.resize(canvas, width: image.width, height: image.height) == decoded)
+            #expect(file.count <= 12 + 4 + 16)  // 8 latents of a tiny model: a handful of payload bytes
+        }
+    }
+
+    @Test func cropEncodesTheCentralSquareAtItsOwnSize() throws {
+        let codec = LatentCodec(model: CodecFixture.faces)
+        let file = codec.compress(CodecFixture.image("face-rgb.png"), rung: 3, crop: 100, hint: .jpeg)
+        let header = try Container.parse(file, name: "c").header
+        #expect(header.width == 100 && header.height == 100 && header.formatHint == .jpeg)
+    }
+
+    /// Reconstructions improve, and files grow, from the coarsest rung to the finest (on average).
+    @Test func finerRungsCostMoreAndLoseLess() {
+        let codec = LatentCodec(model: CodecFixture.faces)
+        let images = ["face-gray-64.png", "face-rgb.png", "face-gray-90.jpg", "face-progressive.jpg"].map(CodecFixture.image)
+        func meanLatentError(_ rung: Int) -> Double {
+            images.map { image in
+                let mean = codec.means([codec.canvas(of: image).canvas])[0]
+                let z = CodecFixture.faces.ladder.rungs[rung].quantizer.dequantize(codec.symbols(mean: mean, rung: rung))
+                return zip(mean, z).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+            }.reduce(0, +)
+        }
+        #expect(meanLatentError(7) < meanLatentError(4) && meanLatentError(4) < meanLatentError(0))
+        let bytes = { (rung: Int) in images.reduce(0) { $0 + codec.compress($1, rung: rung, hint: .png).count } }
+        #expect(bytes(0) < bytes(7))
+    }
+}
+
+@Suite struct RateControlTests {
+    @Test func qualityScaleCoversAllRungs() {
+        #expect(QualityScale.rung(forQuality: 1, rungs: 8) == 0)
+        #expect(QualityScale.rung(forQuality: 100, rungs: 8) == 7)
+        #expect(QualityScale.rung(forQuality: QualityScale.defaultQuality, rungs: 8) == 4)
+        #expect(Set((1...100).map { QualityScale.rung(forQuality: $0, rungs: 8) }) == Set(0..<8))
+    }
+
+    @Test func bppTargetPicksTheFinestRungWithinBudget() {
+        let image = CodecFixture.image("face-gray-64.png")
+        let sizes = (0..<8).map { LatentCodec(model: CodecFixture.faces).compress(image, rung: $0, hint: .png).count }
+        let budget = Double(sizes[5] * 8) / 4096
+        let choice = RateControl.encode(image, models: [CodecFixture.faces], target: .bitsPerPixel(budget), hint: .png)
+        #expect(choice.metTarget && choice.file.count <= sizes[5])
+        #expect(sizes[(choice.rung + 1)...].allSatisfy { $0 > sizes[5] } || choice.rung == 7)
+        let tooSmall = RateControl.encode(image, models: [CodecFixture.faces], target: .bitsPerPixel(0.001), hint: .png)
+        #expect(!tooSmall.metTarget && tooSmall.rung == 0)
+    }
+
+    /// --model auto: a face goes to the face model, a digit to the digit model.
+    @Test(arguments: [("face-gray-64.png", true), ("face-gray-90.jpg", true), ("digit-7.png", false)])
+    func autoChoosesTheRightModel(_ name: String, isFace: Bool) {
+        let choice = RateControl.encode(CodecFixture.image(name), models: [CodecFixture.faces, CodecFixture.digits],
+                                        target: .quality(60), hint: .png)
+        #expect(choice.model === (isFace ? CodecFixture.faces : CodecFixture.digits), "PSNR \(choice.canvasPSNR)")
+    }
+
+    @Test func psnrOfKnownError() {
+        #expect(abs(Distortion.psnr([0, 0, 0, 0], [1, 1, 1, 1]) - 48.1308) < 1e-3)
+        #expect(Distortion.psnr([5], [5]) == 99)
+    }
+}

@@ -1,0 +1,70 @@
+import Testing
+@testable import Codec
+import ImageIO
+
+/// Committed .vae files made by the tiny fixture models (Fixtures/README.md). Decoding them depends only on
+/// the integer tables in the model files, so the symbols must come out exactly as recorded here, forever.
+@Suite struct GoldenVectorTests {
+    struct Golden: Sendable, CustomTestStringConvertible {
+        let file: String, faces: Bool, rung: Int, width: Int, height: Int, symbols: [Int32]
+        var testDescription: String { file }
+    }
+
+    static let golden: [Golden] = [
+        Golden(file: "vae/face-gray-64-q1.vae", faces: true, rung: 0, width: 64, height: 64, symbols: [0, -1, 1, -1, 0, 4, -3, -1]),
+        Golden(file: "vae/face-gray-64-q60.vae", faces: true, rung: 4, width: 64, height: 64, symbols: [1, -3, 4, -3, -2, 15, -11, -3]),
+        Golden(file: "vae/face-gray-64-q100.vae", faces: true, rung: 7, width: 64, height: 64, symbols: [4, -8, 10, -8, -6, 43, -30, -10]),
+        Golden(file: "vae/digit-7-q60.vae", faces: false, rung: 4, width: 64, height: 64, symbols: [0, -5, -5, -4, -4, 4, -1, 5]),
+        Golden(file: "vae/face-odd-177x151-q60.vae", faces: true, rung: 4, width: 177, height: 151, symbols: [2, 1, 4, -4, -3, 13, -11, -6]),
+    ]
+
+    /// The model fingerprints the golden files were made with: a change to weights or tables changes them.
+    @Test func fixtureModelFingerprints() {
+        #expect(CodecFixture.faces.fingerprint == 0xEECF_0F05_A3D4_F95C)
+        #expect(CodecFixture.digits.fingerprint == 0x70C4_3512_67DB_057B)
+    }
+
+    @Test(arguments: golden)
+    func decodesToTheRecordedSymbols(_ g: Golden) throws {
+        let bytes = CodecFixture.bytes(g.file)
+        let container = try Container.parse(bytes, name: g.file)
+        let model = g.faces ? CodecFixture.faces : CodecFixture.digits
+        #expect(container.header.modelID == model.modelID)
+        #expect(Int(container.header.rung) == g.rung)
+        #expect(container.header.width == g.width && container.header.height == g.height)
+        #expect(try LatentCodec(model: model).decodeSymbols(container, bytes: bytes, name: g.file) == g.symbols)
+        // The payload is exactly the rANS coding of those symbols under the rung's tables.
+        #expect(LatentCodec(model: model).payload(symbols: g.symbols, rung: g.rung) == container.payload)
+    }
+
+    /// Every single-bit flip is caught: by the header checks, by an unknown model id, or by the CRC.
+    @Test(arguments: golden)
+    func everyBitFlipIsDetected(_ g: Golden) {
+        let original = CodecFixture.bytes(g.file)
+        let model = g.faces ? CodecFixture.faces : CodecFixture.digits
+        for bit in 0..<(original.count * 8) {
+            var bytes = original
+            bytes[bit / 8] ^= 1 << UInt8(bit % 8)
+            #expect(throws: ContainerError.self, "bit \(bit)") {
+                let container = try Container.parse(bytes, name: "flipped.vae")
+                guard container.header.modelID == model.modelID else { throw ContainerError(file: "flipped.vae", problem: "model id") }
+                _ = try LatentCodec(model: model).decodeSymbols(container, bytes: bytes, name: "flipped.vae")
+            }
+        }
+    }
+
+    @Test(arguments: golden)
+    func everyTruncationAndExtensionIsRejected(_ g: Golden) {
+        let original = CodecFixture.bytes(g.file)
+        let model = g.faces ? CodecFixture.faces : CodecFixture.digits
+        var variants = (0..<original.count).map { Array(original[0..<$0]) }
+        variants.append(original + [0])
+        variants.append(original + original)
+        for bytes in variants {
+            #expect(throws: ContainerError.self, "\(bytes.count) bytes") {
+                let container = try Container.parse(bytes, name: "cut.vae")
+                _ = try LatentCodec(model: model).decodeSymbols(container, bytes: bytes, name: "cut.vae")
+            }
+        }
+    }
+}
