@@ -2,7 +2,7 @@
 // The module graph is the architecture:
 //   CImageShim (C, owns setjmp/longjmp) -> ImageIO ─┐
 //   NeuralNet (OpenBLAS) ────────────────────────────┴-> VAE ─┐
-//   EntropyCoding (rANS, frequency tables, CRC-32) ──────────┴-> Codec -> vaecodec (CLI)
+//   EntropyCoding (rANS, frequency tables, CRC-32) ──────────┴-> Codec -> Evaluation -> vaecodec (CLI)
 import PackageDescription
 
 // Only the numeric kernels drop overflow and bounds checks; parsers of untrusted input keep them.
@@ -37,10 +37,11 @@ let package = Package(
         .target(name: "VAE", dependencies: ["NeuralNet", "ImageIO", "CZlib"]),
         .target(name: "EntropyCoding"),
         .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding"]),
+        .target(name: "Evaluation", dependencies: ["Codec", "VAE", "ImageIO", "EntropyCoding", "NeuralNet"]),
         .executableTarget(
             name: "vaecodec",
             dependencies: [
-                "ImageIO", "NeuralNet", "VAE", "Codec",
+                "ImageIO", "NeuralNet", "VAE", "Codec", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -49,6 +50,7 @@ let package = Package(
         .testTarget(name: "VAETests", dependencies: ["VAE"]),
         .testTarget(name: "EntropyCodingTests", dependencies: ["EntropyCoding"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "CLITests", dependencies: ["vaecodec"]),
     ]

@@ -1,0 +1,86 @@
+import ArgumentParser
+import Codec
+import Evaluation
+import Foundation
+import ImageIO
+import VAE
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Rate-distortion report: vaecodec's quality ladder against JPEG, PCA and PNG on held-out images.",
+        discussion: """
+            --data takes what `train` takes. The held-out images are MNIST's t10k set, or, for image folders \
+            and IDX files, the validation people of the same split `train` makes (same --val-fraction and \
+            --seed), so a model is never measured on its training images. PCA is fitted on the other part. \
+            Writes results.csv, report.md, rd-psnr.svg, rd-ssim.svg and grid.png into --out.
+            """)
+
+    @Option(help: "Images: an MNIST folder or IDX file, or a folder of PNG/JPEG images.")
+    var data: String
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
+    var crop: Int?
+
+    @Option(help: "Held-out images to measure.")
+    var limit = 300
+
+    @Option(help: "Share of the images held out (image folders and single IDX files), as in `train`.")
+    var valFraction = 0.1
+
+    @Option(help: "Seed of the held-out split, as in `train`.")
+    var seed: UInt64 = 1
+
+    @Option(name: .shortAndLong, help: "Folder for the report (created if missing).")
+    var out = "bench-report"
+
+    @Flag(help: "Replace existing report files.")
+    var force = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+    }
+
+    func run() throws {
+        let models = try modelOptions.candidates()
+        let side = models[0].canvas
+        guard models.allSatisfy({ $0.canvas == side }) else { throw ValidationError("the models have different canvas sizes") }
+        let spec = DatasetSpec(path: data, crop: crop, side: side)
+        let (train, heldOut) = try loadSplit(spec)
+        let images = (0..<min(limit, heldOut.count)).map { i in
+            GrayImage(width: side, height: side, pixels: heldOut.pixels[(i * side * side)..<((i + 1) * side * side)].map(Float.init))
+        }
+        Terminal.info("bench: \(images.count) held-out images of \(heldOut.count), models \(models.map(\.name).joined(separator: ", ")); "
+                      + "PCA fitted on \(min(train.count, 10000)) training images", quiet: common.quiet)
+        let pca = PCABaseline(training: train)
+        let bench = RateDistortionBench(models: models, pca: pca, images: images)
+        let progress = Progress("bench", total: images.count, quiet: common.quiet)
+        let (rows, timing) = try bench.run { progress.update($0) }
+        progress.finish()
+
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let command = (["vaecodec"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        let report = RateDistortionReport(
+            title: "vaecodec bench on \(data)", command: command,
+            description: ["\(images.count) held-out images (\(heldOut.source)), \(side)x\(side) canvas\(crop.map { ", central \($0)x\($0) crop" } ?? "")",
+                          "models: " + models.map { "\($0.name) (\($0.vae.config.summary), id 0x\(String($0.modelID, radix: 16)))" }.joined(separator: "; ")],
+            rows: rows, timing: timing, images: images, bench: bench)
+        try report.write(to: out, overwrite: force)
+        Terminal.info("wrote \(out)/report.md, results.csv, rd-psnr.svg, rd-ssim.svg, grid.png", quiet: common.quiet)
+    }
+
+    func loadSplit(_ spec: DatasetSpec) throws -> (train: ImageDataset, heldOut: ImageDataset) {
+        if let pair = spec.mnistPair { return (try spec.loadIDX(pair.train), try spec.loadIDX(pair.test)) }
+        let loading = Progress("loading \(spec.path)", total: 1, quiet: common.quiet)
+        let all = try spec.load { done, total in loading.update(done, total: total) }
+        loading.finish()
+        let split = all.splitByIdentity(validationFraction: valFraction, seed: seed)
+        guard split.validation.count > 0 else { throw ImageError(file: spec.path, problem: "no held-out images (raise --val-fraction)") }
+        return (split.train, split.validation)
+    }
+}
