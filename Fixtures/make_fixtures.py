@@ -21,6 +21,8 @@ camera = Image.fromarray(skimage.data.camera())                # CC0, 512x512 gr
 
 save(face, "face-rgb.png")
 save(face.convert("L").resize((64, 64), Image.BOX), "face-gray-64.png")
+# The same face framed as the face model sees LFW (the central 110 of 250: the face fills the square).
+save(astronaut.crop((180, 45, 290, 155)).convert("L").resize((64, 64), Image.BOX), "face-lfw-64.png")
 save(face.crop((0, 0, 177, 151)), "face-odd-177x151.jpg", quality=90)
 save(face.convert("L").resize((90, 90), Image.BOX), "face-gray-90.jpg", quality=92)
 save(face.resize((120, 120), Image.BOX), "face-progressive.jpg", quality=90, progressive=True)

@@ -36,6 +36,15 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Folder for the report (created if missing).")
     var out = "bench-report"
 
+    @Flag(help: "Add the denoising study: noise levels 15, 25, 50 (seeded), classical methods and the VAE variants.")
+    var denoise = false
+
+    @Option(help: "Noise levels of the denoising study, comma-separated (8-bit units).")
+    var noise = "15,25,50"
+
+    @Flag(help: "Only the denoising study (implies --denoise).")
+    var denoiseOnly = false
+
     @Flag(help: "Replace existing report files.")
     var force = false
 
@@ -55,6 +64,11 @@ struct BenchCommand: ParsableCommand {
         let images = (0..<min(limit, heldOut.count)).map { i in
             GrayImage(width: side, height: side, pixels: heldOut.pixels[(i * side * side)..<((i + 1) * side * side)].map(Float.init))
         }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let command = (["vaecodec"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+        let about = "\(images.count) held-out images (\(heldOut.source)), \(side)x\(side) canvas\(crop.map { ", central \($0)x\($0) crop" } ?? "")"
+        if denoise || denoiseOnly { try runDenoise(models: models, images: images, command: command, about: about) }
+        if denoiseOnly { return }
         Terminal.info("bench: \(images.count) held-out images of \(heldOut.count), models \(models.map(\.name).joined(separator: ", ")); "
                       + "PCA fitted on \(min(train.count, 10000)) training images", quiet: common.quiet)
         let pca = PCABaseline(training: train)
@@ -63,15 +77,37 @@ struct BenchCommand: ParsableCommand {
         let (rows, timing) = try bench.run { progress.update($0) }
         progress.finish()
 
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let command = (["vaecodec"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let report = RateDistortionReport(
             title: "vaecodec bench on \(data)", command: command,
-            description: ["\(images.count) held-out images (\(heldOut.source)), \(side)x\(side) canvas\(crop.map { ", central \($0)x\($0) crop" } ?? "")",
+            description: [about,
                           "models: " + models.map { "\($0.name) (\($0.vae.config.summary), id 0x\(String($0.modelID, radix: 16)))" }.joined(separator: "; ")],
             rows: rows, timing: timing, images: images, bench: bench)
         try report.write(to: out, overwrite: force)
         Terminal.info("wrote \(out)/report.md, results.csv, rd-psnr.svg, rd-ssim.svg, grid.png", quiet: common.quiet)
+    }
+
+    func runDenoise(models: [CodecModel], images: [GrayImage], command: String, about: String) throws {
+        let levels = noise.split(separator: ",").compactMap { Double($0.filter { $0 != " " }) }
+        guard !levels.isEmpty, levels.allSatisfy({ $0 > 0 && $0 < 256 }) else { throw ValidationError("--noise takes levels in 1...255, comma-separated") }
+        // The model that fits the clean held-out images best (lowest energy), e.g. faces for LFW.
+        let model = models.count == 1 ? models[0] : models.min { a, b in
+            let probe = Array(images.prefix(8))
+            func energy(_ m: CodecModel) -> Double { Denoiser(model: m).denoise(probe, sigmas: probe.map { _ in 5 }).reduce(0) { $0 + $1.energyPerPixel } }
+            return energy(a) < energy(b)
+        }!
+        let study = DenoiseBench(model: model, images: images, noiseLevels: levels)
+        let progress = Progress("denoising study", total: levels.count, quiet: common.quiet)
+        let (rows, examples) = study.run { progress.update($0, unit: "levels") }
+        progress.finish()
+        let latency = study.singleImageSeconds(sigma: 25)
+        let md = DenoiseBench.markdown(rows: rows, title: "vaecodec denoising study on \(data)", command: command,
+                                       description: [about, "model: \(model.name) (\(model.vae.config.summary))"], singleImageSeconds: latency)
+        try Files.writeAtomically(Array(md.utf8), to: out + "/denoise.md", overwrite: force)
+        try Files.writeAtomically(Array(DenoiseBench.csv(rows).utf8), to: out + "/denoise.csv", overwrite: force)
+        let gridSigma = levels.contains(25) ? 25 : levels[0]
+        try Files.writeAtomically(try DenoiseBench.grid(clean: images, examples: examples[gridSigma] ?? [:], sigma: gridSigma).png(),
+                                  to: out + "/denoise-grid.png", overwrite: force)
+        Terminal.info("wrote \(out)/denoise.md, denoise.csv, denoise-grid.png", quiet: common.quiet)
     }
 
     func loadSplit(_ spec: DatasetSpec) throws -> (train: ImageDataset, heldOut: ImageDataset) {

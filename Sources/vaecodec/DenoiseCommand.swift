@@ -1,0 +1,90 @@
+import ArgumentParser
+import Codec
+import Foundation
+import ImageIO
+
+struct DenoiseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "denoise",
+        abstract: "Remove Gaussian noise from PNG/JPEG images with the VAE as a learned prior.",
+        discussion: """
+            The latent is fitted to the image by MAP (the decoder's likelihood plus the prior, from the encoder's \
+            mean), the decoder's picture is blended with the image by their variances, and that blend pilots a \
+            Wiener filter in 8x8 DCT blocks. Without --sigma the noise level is estimated from the image \
+            (median absolute Haar detail / 0.6745) and printed. The output is INPUT.denoised.EXT beside each \
+            input unless -o is given; existing files are kept unless --force. An image the model cannot draw \
+            (say, not a face for the face model) gets a warning: the result would be the model's guess.
+            """)
+
+    @Argument(help: "PNG or JPEG images ('-' reads stdin).")
+    var inputs: [String]
+
+    @Option(name: .shortAndLong, help: "Output .png or .jpg (one input only; '-' writes stdout).")
+    var output: String?
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Noise standard deviation in 8-bit units, or auto.")
+    var sigma = "auto"
+
+    @Option(help: "Write a per-pixel uncertainty map (standard deviation, scaled) to this PNG (one input only).")
+    var uncertainty: String?
+
+    @Option(help: "JPEG quality for .jpg outputs.")
+    var jpegQuality = 95
+
+    @Flag(help: "Overwrite existing output files.")
+    var force = false
+
+    @OptionGroup var common: CommonOptions
+
+    /// Above this ratio of residual power to the power the model expects, the image is out of the model's domain.
+    /// Measured with the face model: noisy held-out LFW faces 0.6-1.8, a digit or the camera man 3.9-4.4 (docs/MODELS.md).
+    static let outOfDomainFitRatio = 3.0
+
+    func validate() throws {
+        if (output != nil || uncertainty != nil) && inputs.count > 1 { throw ValidationError("-o and --uncertainty take one input only") }
+        if sigma != "auto", !(Double(sigma).map { $0 >= 0 && $0 < 256 } ?? false) { throw ValidationError("--sigma must be auto or a number in 0...255") }
+        if !(1...100).contains(jpegQuality) { throw ValidationError("--jpeg-quality must be in 1...100") }
+        if let output, output != Files.standardStream, ImageFormat(pathExtension: output) == nil {
+            throw ValidationError("-o must end in .png, .jpg or .jpeg")
+        }
+    }
+
+    func run() throws {
+        let models = try modelOptions.candidates()
+        try forEachInput(inputs) { input in
+            let decoded = try ImageCodec.read(input)
+            let image = decoded.image.gray()
+            let estimated = sigma == "auto"
+            let noise = estimated ? NoiseEstimator.sigma(image) : Double(sigma)!
+            // Every candidate model fits the image; the lowest negative log posterior per pixel wins.
+            let fits = models.map { ($0, Denoiser(model: $0).denoise(image, sigma: max(noise, 0.5))) }
+            let (model, result) = fits.min { $0.1.energyPerPixel < $1.1.energyPerPixel }!
+            let outOfDomain = result.fitRatio > Self.outOfDomainFitRatio
+            // Out of domain the prior would paint its own kind of picture: use the image as its own pilot instead.
+            let cleaned = outOfDomain ? DCTWiener.selfPiloted(image, sigma: noise) : result.image
+            let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
+            let format = ImageFormat(pathExtension: target) ?? decoded.format
+            let bytes = format == .png ? try ImageCodec.encodePNG(cleaned.image())
+                                       : try ImageCodec.encodeJPEG(cleaned.image(), quality: jpegQuality)
+            if let uncertainty {
+                let map = Denoiser(model: model).uncertainty(image, sigma: max(noise, 0.5), result: result)
+                let peak = map.pixels.max() ?? 0
+                let scale = peak > 0 ? min(16, 255 / peak) : 1
+                let scaled = GrayImage(width: map.width, height: map.height, pixels: map.pixels.map { $0 * scale })
+                let note = "gray level g = standard deviation g / \(decimal(Double(scale), 4)) in 8-bit units"
+                try Files.writeAtomically(try ImageCodec.encodePNG(scaled.image(), text: (key: "vaecodec-uncertainty", value: note)),
+                                          to: uncertainty, overwrite: force)
+                Terminal.info("\(uncertainty): uncertainty map, \(note) (peak \(decimal(Double(peak), 1)))", quiet: common.quiet)
+            }
+            try Files.writeAtomically(bytes, to: target, overwrite: force)
+            if outOfDomain {
+                Terminal.error("warning: \(input): this image does not look like what model \(model.name) was trained on "
+                               + "(fit ratio \(decimal(result.fitRatio, 1)), typical about 1): denoised without the VAE prior (self-piloted Wiener filter)")
+            }
+            Terminal.info("\(input) -> \(target): noise sigma \(decimal(noise, 1)) (\(estimated ? "estimated" : "given")), "
+                          + "model \(model.name), fit ratio \(decimal(result.fitRatio, 2))", quiet: common.quiet || target == Files.standardStream)
+        }
+    }
+}
