@@ -18,11 +18,15 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
+# The main job: compress a fixture face (the shipped models choose themselves), inspect, decompress, denoise.
 demo: build
-	$(BIN) --version
-	$(BIN) --help
 	@rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN) canvas Fixtures/images/face-rgb.png -o $(DEMO)/face-canvas.png
+	$(BIN) compress Fixtures/images/face-lfw-64.png -o $(DEMO)/face.vae
+	$(BIN) info $(DEMO)/face.vae
+	$(BIN) decompress $(DEMO)/face.vae -o $(DEMO)/face.png
+	$(BIN) compress Fixtures/images/digit-7.png -o $(DEMO)/digit.vae
+	$(BIN) decompress $(DEMO)/digit.vae -o $(DEMO)/digit.png
+	$(BIN) denoise Fixtures/images/face-lfw-64.png --sigma 10 -o $(DEMO)/face-denoised.png
 	@echo "demo output in $(DEMO)/"
 
 test: deps

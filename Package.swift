@@ -36,7 +36,8 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["COpenBLAS"], swiftSettings: unchecked),
         .target(name: "VAE", dependencies: ["NeuralNet", "ImageIO", "CZlib"]),
         .target(name: "EntropyCoding"),
-        .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding"]),
+        // The shipped models (faces, digits) travel as resources; see ModelStore for how they are found.
+        .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding"], resources: [.copy("Models")]),
         .target(name: "Evaluation", dependencies: ["Codec", "VAE", "ImageIO", "EntropyCoding", "NeuralNet"]),
         .executableTarget(
             name: "vaecodec",

@@ -95,13 +95,18 @@ public final class CodecModel {
               steps.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw fail("codec tables are malformed")
         }
+        // Each table's decoder needs 2^scale slots: cap their number so a small file cannot demand gigabytes.
+        guard stepsEntry.shape[0] * transmitted32.count <= 8192 else { throw fail("codec tables are malformed (too many tables)") }
         let transmitted = transmitted32.map(Int.init)
         var offset = 0
         var rungs: [Rung] = []
         do {
             for r in 0..<stepsEntry.shape[0] {
                 let rungSteps = Array(steps[(r * transmitted.count)..<((r + 1) * transmitted.count)])
-                let tables = try transmitted.map { _ in try SymbolTable(reading: words, at: &offset) }
+                let tables = try transmitted.map { _ in
+                    guard offset < words.count - 2, words[offset + 2] == 14 else { throw EntropyCodingError.invalidTable("scale must be 14 bits") }
+                    return try SymbolTable(reading: words, at: &offset)
+                }
                 rungs.append(Rung(quantizer: LatentQuantizer(latentSize: k, transmitted: transmitted, steps: rungSteps),
                                   tables: tables, stepMultiplier: multipliers[r]))
             }

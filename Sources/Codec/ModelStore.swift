@@ -46,7 +46,7 @@ public enum ModelStore {
 }
 
 /// `--quality 1...100` onto a model's rungs (coarsest first): equal shares of the scale per rung,
-/// so 1 is the coarsest step and 100 the finest; the default lands on the 1x-sigma rung of an 8-rung ladder.
+/// so 1 is the coarsest step and 100 the finest; the default, 60, is rung 4 of 8 (steps of 4 posterior sigmas).
 public enum QualityScale {
     public static let defaultQuality = 60
 

@@ -33,7 +33,9 @@ public enum RateControl {
     public static func encode(_ image: GrayImage, models: [CodecModel], target: RateTarget, crop: Int? = nil,
                               hint: ContainerHeader.FormatHint) -> EncodingChoice {
         precondition(!models.isEmpty)
-        let choices = models.map { encode(image, model: $0, target: target, crop: crop, hint: hint) }
+        let all = models.map { encode(image, model: $0, target: target, crop: crop, hint: hint) }
+        let withinBudget = all.filter(\.metTarget)
+        let choices = withinBudget.isEmpty ? all : withinBudget
         return choices.dropFirst().reduce(choices[0]) { best, next in
             if next.canvasPSNR > best.canvasPSNR + 0.1 { return next }
             if next.canvasPSNR >= best.canvasPSNR - 0.1 && next.file.count < best.file.count { return next }
@@ -62,11 +64,11 @@ public enum RateControl {
         case .quality(let quality):
             return choice(rung: QualityScale.rung(forQuality: quality, rungs: codec.rungCount))
         case .bitsPerPixel(let budget):
-            // Rungs are ordered coarse to fine and file size grows along them: the finest rung within budget.
+            // The finest rung (the last, as rungs go coarse to fine) whose file fits the budget.
             var best: EncodingChoice?
             for rung in 0..<codec.rungCount {
                 let candidate = choice(rung: rung)
-                if candidate.bitsPerPixel <= budget { best = candidate } else if best != nil { break }
+                if candidate.bitsPerPixel <= budget { best = candidate }
             }
             return best ?? choice(rung: 0, metTarget: false)
         }

@@ -147,6 +147,7 @@ public struct SafeTensors: Sendable {
         var covered = 0
         for (range, key) in ranges {
             guard range.lowerBound >= covered || range.isEmpty else { throw fail("tensor \"\(key)\" overlaps another tensor") }
+            guard range.lowerBound <= covered || range.isEmpty else { throw fail("gap of \(range.lowerBound - covered) bytes before tensor \"\(key)\"") }
             covered = max(covered, range.upperBound)
         }
         guard covered == dataCount else { throw fail("\(dataCount - covered) bytes after the last tensor (corrupt or concatenated file)") }

@@ -57,6 +57,12 @@ public struct ModelFile {
               let config = try? JSONDecoder().decode(VAEConfig.self, from: Data(configText.utf8)) else {
             throw fail("model config missing or malformed")
         }
+        do { try config.validate() } catch { throw fail("\(error)") }
+        // Build nothing a file cannot hold: a tiny header could otherwise ask for terabytes of weights.
+        let stored = file.entries.values.reduce(0.0) { $0 + Double($1.count) }
+        guard config.parameterCount <= 2 * stored + 1_000_000 else {  // slack: the per-tensor checks below name what is missing
+            throw fail("config describes \(Int(config.parameterCount)) weights, but the file holds only \(Int(stored)) values")
+        }
         let model: VAEModel
         do { model = try VAEModel(config: config, seed: 0) } catch { throw fail("\(error)") }
 

@@ -5,12 +5,18 @@ public struct TrainingState: Codable, Equatable, Sendable {
     /// Where the data came from, for the model's metadata.
     public var data: String
     public var crop: Int?
+    /// The data selection, so `--resume` rebuilds the same train/validation split.
+    public var limit: Int?
+    public var validationFraction: Double?
 
-    public init(options: TrainingOptions, history: [EpochRecord], data: String, crop: Int?) {
+    public init(options: TrainingOptions, history: [EpochRecord], data: String, crop: Int?,
+                limit: Int? = nil, validationFraction: Double? = nil) {
         self.options = options
         self.history = history
         self.data = data
         self.crop = crop
+        self.limit = limit
+        self.validationFraction = validationFraction
     }
 
     public var trainingSeconds: Double { history.reduce(0) { $0 + $1.seconds } }
@@ -36,6 +42,34 @@ extension VAEConfig {
         let body = arch == .mlp ? "mlp \(pixels)-\(hidden.map(String.init).joined(separator: "-"))-\(latent)"
                                 : "conv c=\(hidden[0]) latent \(latent)"
         return "\(body) on \(canvas)x\(canvas), \(likelihoodText)"
+    }
+}
+
+extension VAEConfig {
+    /// Weights and biases of the network this config describes (Double: a hostile config must not overflow).
+    public var parameterCount: Double {
+        func linear(_ a: Int, _ b: Int) -> Double { Double(a) * Double(b) + Double(b) }
+        var total = 0.0
+        switch arch {
+        case .mlp:
+            let widths = [pixels] + hidden + [2 * latent], back = [latent] + hidden.reversed() + [pixels]
+            for i in 0..<(widths.count - 1) { total += linear(widths[i], widths[i + 1]) }
+            for i in 0..<(back.count - 1) { total += linear(back[i], back[i + 1]) }
+        case .conv:
+            guard let stages = convStages else { return .infinity }
+            let c: [Double] = [1] + (0..<stages).map { Double(hidden[0]) * Double(1 << $0) }  // c[0] = 1 image channel
+            let (z, top) = (Double(latent), c[stages])
+            for i in 1...stages { total += c[i - 1] * c[i] * 16 + c[i] }                  // encoder Conv2d
+            total += top * 16 * 2 * z + 2 * z                                              // encoder Linear
+            total += z * top * 16 + top * 16                                               // decoder Linear
+            for i in 1...stages { total += c[i] * c[i - 1] * 16 + c[i - 1] }              // decoder ConvTranspose2d
+        }
+        switch likelihood {
+        case .gaussian(.learnedGlobal): total += 1
+        case .gaussian(.learnedPerPixel): total += Double(pixels)
+        default: break
+        }
+        return total
     }
 }
 

@@ -52,10 +52,16 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
         if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
     }
 
     func run() throws {
+        let files = (denoiseOnly ? [] : ["results.csv", "report.md", "rd-psnr.svg", "rd-ssim.svg", "grid.png"])
+            + (denoise || denoiseOnly ? ["denoise.md", "denoise.csv", "denoise-grid.png"] : [])
+        for file in files where !force && Files.exists(out + "/" + file) {
+            throw ImageError(file: out + "/" + file, problem: "already exists (use --force to replace the report)")
+        }
         let models = try modelOptions.candidates()
         let side = models[0].canvas
         guard models.allSatisfy({ $0.canvas == side }) else { throw ValidationError("the models have different canvas sizes") }

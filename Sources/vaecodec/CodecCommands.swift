@@ -143,7 +143,7 @@ struct DecompressCommand: ParsableCommand {
             let name = input == Files.standardStream ? "<stdin>" : input
             let bytes = try Files.read(input)
             let container = try Container.parse(bytes, name: name)
-            let model = try findModel(container.header.modelID, among: models, file: name)
+            let model = try findModel(container.header.modelID, among: models, file: name, bytes: bytes)
             let image = try LatentCodec(model: model).decompress(container, bytes: bytes, name: name)
             let hinted: ImageFormat = container.header.formatHint == .jpeg ? .jpeg : .png
             let target = output ?? OutputPath.beside(input, suffix: "." + hinted.fileExtension)
@@ -173,12 +173,12 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let models = (try? modelOptions.candidates()) ?? []
+        let models = try modelOptions.candidates() + (modelOptions.model == "auto" ? [] : (try? ModelStore.builtins()) ?? [])
         try forEachInput(inputs) { input in
             let bytes = try Files.read(input)
             let container = try Container.parse(bytes, name: input)
             let h = container.header
-            let model = models.first { $0.modelID == h.modelID }
+            let model = try? findModel(h.modelID, among: models, file: input, bytes: bytes)
             let crc: String = model.map { Container.verify(bytes, fingerprint: $0.fingerprint) ? "ok" : "MISMATCH" } ?? "unchecked (model unknown)"
             let hint = h.formatHint == .jpeg ? "JPEG" : "PNG"
             if json {
@@ -202,8 +202,10 @@ struct InfoCommand: ParsableCommand {
     }
 }
 
-func findModel(_ id: UInt16, among models: [CodecModel], file: String) throws -> CodecModel {
-    if let model = models.first(where: { $0.modelID == id }) { return model }
+/// The model a file names: its 16-bit id, and (when several models share it) the one whose fingerprint the CRC accepts.
+func findModel(_ id: UInt16, among models: [CodecModel], file: String, bytes: [UInt8]) throws -> CodecModel {
+    let matches = models.filter { $0.modelID == id }
+    if let model = matches.first(where: { Container.verify(bytes, fingerprint: $0.fingerprint) }) ?? matches.first { return model }
     let known = models.map { "\($0.name) \(hex($0.modelID))" }.joined(separator: ", ")
     throw ContainerError(file: file, problem: "made with model id \(hex(id)), which is not available (known: \(known.isEmpty ? "none" : known)); pass --model PATH to that model file")
 }

@@ -55,6 +55,11 @@ struct DenoiseCommand: ParsableCommand {
         let models = try modelOptions.candidates()
         try forEachInput(inputs) { input in
             let decoded = try ImageCodec.read(input)
+            let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
+            for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {
+                throw ImageError(file: path, problem: "already exists (use --force to overwrite)")
+            }
+            let toStdout = target == Files.standardStream || uncertainty == Files.standardStream
             let image = decoded.image.gray()
             let estimated = sigma == "auto"
             let noise = estimated ? NoiseEstimator.sigma(image) : Double(sigma)!
@@ -64,7 +69,6 @@ struct DenoiseCommand: ParsableCommand {
             let outOfDomain = result.fitRatio > Self.outOfDomainFitRatio
             // Out of domain the prior would paint its own kind of picture: use the image as its own pilot instead.
             let cleaned = outOfDomain ? DCTWiener.selfPiloted(image, sigma: noise) : result.image
-            let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
             let format = ImageFormat(pathExtension: target) ?? decoded.format
             let bytes = format == .png ? try ImageCodec.encodePNG(cleaned.image())
                                        : try ImageCodec.encodeJPEG(cleaned.image(), quality: jpegQuality)
@@ -76,7 +80,7 @@ struct DenoiseCommand: ParsableCommand {
                 let note = "gray level g = standard deviation g / \(decimal(Double(scale), 4)) in 8-bit units"
                 try Files.writeAtomically(try ImageCodec.encodePNG(scaled.image(), text: (key: "vaecodec-uncertainty", value: note)),
                                           to: uncertainty, overwrite: force)
-                Terminal.info("\(uncertainty): uncertainty map, \(note) (peak \(decimal(Double(peak), 1)))", quiet: common.quiet)
+                Terminal.info("\(uncertainty): uncertainty map, \(note) (peak \(decimal(Double(peak), 1)))", quiet: common.quiet || toStdout)
             }
             try Files.writeAtomically(bytes, to: target, overwrite: force)
             if outOfDomain {
@@ -84,7 +88,7 @@ struct DenoiseCommand: ParsableCommand {
                                + "(fit ratio \(decimal(result.fitRatio, 1)), typical about 1): denoised without the VAE prior (self-piloted Wiener filter)")
             }
             Terminal.info("\(input) -> \(target): noise sigma \(decimal(noise, 1)) (\(estimated ? "estimated" : "given")), "
-                          + "model \(model.name), fit ratio \(decimal(result.fitRatio, 2))", quiet: common.quiet || target == Files.standardStream)
+                          + "model \(model.name), fit ratio \(decimal(result.fitRatio, 2))", quiet: common.quiet || toStdout)
         }
     }
 }

@@ -90,6 +90,9 @@ struct TrainCommand: ParsableCommand {
         if !(lr > 0) { throw ValidationError("--lr must be positive") }
         if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
         if samples < 1 { throw ValidationError("--samples must be at least 1") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if !(4...1024).contains(canvas) { throw ValidationError("--canvas must be in 4...1024") }
         if beta < 0 { throw ValidationError("--beta must not be negative") }
         _ = try likelihoodConfig()
     }
@@ -106,8 +109,8 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let checkpointPath = out + ".checkpoint"
-        if !resume && !force && Files.exists(out) {
-            throw ImageError(file: out, problem: "already exists (use --force to overwrite, or --resume to continue)")
+        for path in [out, checkpointPath] where !resume && !force && Files.exists(path) {
+            throw ImageError(file: path, problem: "already exists (use --force to overwrite, or --resume to continue)")
         }
         let quiet = common.quiet
 
@@ -116,6 +119,7 @@ struct TrainCommand: ParsableCommand {
         let model: VAEModel
         var history: [EpochRecord] = []
         var spec = DatasetSpec(path: data, crop: crop, side: canvas, limit: limit)
+        var validationFraction = valFraction
         if resume {
             let checkpoint = try ModelFile.load(Files.read(checkpointPath, limit: 1 << 31), name: checkpointPath)
             guard let state = checkpoint.training, checkpoint.metadata["adam_step"] != nil else {
@@ -125,6 +129,8 @@ struct TrainCommand: ParsableCommand {
             options = state.options
             history = state.history
             spec.crop = state.crop
+            spec.limit = state.limit
+            validationFraction = state.validationFraction ?? valFraction
             spec.side = model.config.canvas
             Terminal.info("resuming \(checkpointPath) after epoch \(history.count)", quiet: quiet)
         } else {
@@ -145,7 +151,7 @@ struct TrainCommand: ParsableCommand {
             Terminal.info("already trained for \(history.count) epochs: writing the final model (raise --epochs to train on)", quiet: quiet)
         }
 
-        let (train, validation) = try loadData(spec, seed: options.seed, quiet: quiet)
+        let (train, validation) = try loadData(spec, seed: options.seed, validationFraction: validationFraction, quiet: quiet)
         Terminal.info("data: \(train.count) training and \(validation.count) validation images at \(train.side)x\(train.side) from \(data)", quiet: quiet)
         Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters, "
                       + "\(fixed(model.trainingFlopsPerImage * 1e-6)) MFLOP per image and step", quiet: quiet)
@@ -170,17 +176,19 @@ struct TrainCommand: ParsableCommand {
                 throw ExitCode(130)
             }
             Terminal.info(record!.logLine, quiet: quiet)
-            let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop)
+            let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop,
+                                      limit: spec.limit, validationFraction: validationFraction)
             try Files.writeAtomically(ModelFile.serialize(model, training: state, optimizerState: true),
                                       to: checkpointPath, overwrite: true)
         }
 
         // The codec's quantization steps and entropy tables come from the training set's posteriors.
-        let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop)
+        let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop,
+                                      limit: spec.limit, validationFraction: validationFraction)
         let fitting = Progress("fitting the entropy model", total: train.count, quiet: quiet)
         let codecModel = try CodecModel.fit(name: out, vae: model, on: train, training: state) { fitting.update($0) }
         fitting.finish()
-        try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: out, overwrite: true)
+        try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: out, overwrite: force || resume)
         let transmitted = codecModel.ladder.rungs[0].quantizer.transmitted.count
         Terminal.info("wrote \(out): \(model.config.summary), \(transmitted) of \(model.config.latent) latent dimensions "
                       + "transmitted, \(codecModel.ladder.rungs.count) quality rungs", quiet: quiet)
@@ -195,14 +203,14 @@ struct TrainCommand: ParsableCommand {
         return widths.map { $0! }
     }
 
-    func loadData(_ spec: DatasetSpec, seed: UInt64, quiet: Bool) throws -> (ImageDataset, ImageDataset) {
+    func loadData(_ spec: DatasetSpec, seed: UInt64, validationFraction: Double, quiet: Bool) throws -> (ImageDataset, ImageDataset) {
         if let pair = spec.mnistPair {
             return (try spec.loadIDX(pair.train), try spec.loadIDX(pair.test))
         }
         let loading = Progress("loading \(spec.path)", total: 1, quiet: quiet)
         let all = try spec.load { done, total in loading.update(done, total: total) }
         loading.finish()
-        let split = all.splitByIdentity(validationFraction: valFraction, seed: seed)
+        let split = all.splitByIdentity(validationFraction: validationFraction, seed: seed)
         guard split.train.count > 0 else { throw ImageError(file: spec.path, problem: "no images left for training") }
         return (split.train, split.validation)
     }

@@ -152,3 +152,22 @@ struct CLI {
         #expect(CLI.files(in: dir).isEmpty)
     }
 }
+
+@Suite(.serialized) struct DenoiseCLITests {
+    @Test func denoiseWritesBesideWithUncertaintyAndKeepsExistingFiles() throws {
+        let dir = try CLI.temporaryDirectory()
+        try CLI.copy("images/face-lfw-64.png", to: dir, as: "face.png")
+        let result = try CLI.run(["denoise", "face.png", "--model", CLI.faces, "--sigma", "10", "--uncertainty", "u.png"], in: dir)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(String(decoding: result.stdout, as: UTF8.self).contains("face.png -> face.denoised.png: noise sigma 10.0 (given)"))
+        let map = try Data(contentsOf: URL(fileURLWithPath: dir + "/u.png"))
+        #expect(String(decoding: map, as: UTF8.self).contains("vaecodec-uncertainty"))
+        let again = try CLI.run(["denoise", "face.png", "--model", CLI.faces], in: dir)
+        #expect(again.status == 1 && again.stderr.contains("face.denoised.png: already exists"))
+        let bad = try CLI.run(["denoise", "face.png", "--sigma", "loud"], in: dir)
+        #expect(bad.status != 0 && bad.stderr.contains("--sigma must be auto or a number"))
+        let auto = try CLI.run(["denoise", "face.png", "--model", CLI.faces, "-o", "auto.jpg"], in: dir)
+        #expect(auto.status == 0 && String(decoding: auto.stdout, as: UTF8.self).contains("(estimated)"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/auto.jpg")).starts(with: [0xFF, 0xD8]))
+    }
+}

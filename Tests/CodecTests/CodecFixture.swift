@@ -7,10 +7,13 @@ enum CodecFixture {
         .deletingLastPathComponent().path
     static func path(_ relative: String) -> String { root + "/Fixtures/" + relative }
 
-    nonisolated(unsafe) static let faces = try! CodecModel.load(Files.read(path("models/tiny-faces-32.safetensors")),
-                                                                 name: "tiny-faces", path: "tiny-faces-32.safetensors")
-    nonisolated(unsafe) static let digits = try! CodecModel.load(Files.read(path("models/tiny-digits-32.safetensors")),
-                                                                  name: "tiny-digits", path: "tiny-digits-32.safetensors")
+    /// A fresh instance per use: layers keep per-call state, so tests running in parallel must not share a model.
+    static var faces: CodecModel {
+        try! CodecModel.load(Files.read(path("models/tiny-faces-32.safetensors")), name: "tiny-faces", path: "tiny-faces-32.safetensors")
+    }
+    static var digits: CodecModel {
+        try! CodecModel.load(Files.read(path("models/tiny-digits-32.safetensors")), name: "tiny-digits", path: "tiny-digits-32.safetensors")
+    }
 
     static func image(_ name: String) -> GrayImage { try! ImageCodec.read(path("images/" + name)).image.gray() }
     static func bytes(_ name: String) -> [UInt8] { try! Files.read(path(name)) }

@@ -115,3 +115,23 @@ import NeuralNet
         #expect(again.validation.identities == validation.identities)
     }
 }
+
+@Suite struct ParameterCountTests {
+    @Test(arguments: [
+        VAEConfig(arch: .mlp, canvas: 28, latent: 20, hidden: [400]),
+        VAEConfig(arch: .mlp, canvas: 8, latent: 3, hidden: [16, 8], likelihood: .gaussian(.learnedPerPixel)),
+        VAEConfig(arch: .conv, canvas: 16, latent: 5, hidden: [3], likelihood: .gaussian(.learnedGlobal)),
+        VAEConfig.conv(canvas: 64, latent: 128, baseChannels: 32),
+    ])
+    func configPredictsTheModelsSize(config: VAEConfig) throws {
+        #expect(config.parameterCount == Double(try VAEModel(config: config, seed: 1).parameterCount))
+    }
+
+    /// A header that describes a huge network is refused before anything is allocated.
+    @Test func hugeConfigInATinyFileIsRefused() throws {
+        var file = SafeTensors(metadata: ["format": "vaecodec-model", "format_version": "1",
+                                          "config": "{\"arch\":\"mlp\",\"canvas\":4096,\"latent\":64,\"hidden\":[65536],\"activation\":\"relu\",\"likelihood\":{\"kind\":\"bernoulli\"}}"])
+        file.add("encoder.0.weight", .init([Float(1)], shape: [1]))
+        #expect { try ModelFile.load(file.serialized(), name: "huge") } throws: { "\($0)".contains("file holds only 1 values") }
+    }
+}

@@ -1,0 +1,57 @@
+import Testing
+import NeuralNet
+@testable import Codec
+import ImageIO
+
+@Suite struct DenoiserTests {
+    static func noisy(_ image: GrayImage, sigma: Float, seed: UInt64) -> GrayImage {
+        var rng = Xoshiro256StarStar(seed: seed)
+        let noise = rng.normalTensor(shape: [image.pixels.count]).data
+        return GrayImage(width: image.width, height: image.height, pixels: zip(image.pixels, noise).map { $0 + sigma * $1 })
+    }
+
+    /// A smooth image plus white noise: the Haar-detail MAD estimate lands near the true deviation.
+    @Test(arguments: [5.0, 20.0, 40.0])
+    func noiseEstimateIsCloseToTheTruth(sigma: Double) {
+        let ramp: [Float] = (0..<(96 * 80)).map { (i: Int) -> Float in Float(100 + (i % 96) / 2 + i / 96) }
+        let smooth = GrayImage(width: 96, height: 80, pixels: ramp)
+        let estimate = NoiseEstimator.sigma(Self.noisy(smooth, sigma: Float(sigma), seed: 3))
+        #expect(abs(estimate - sigma) / sigma < 0.1, "estimated \(estimate)")
+        #expect(NoiseEstimator.sigma(smooth) < 1)
+    }
+
+    @Test func wienerWithAGoodPilotRemovesNoise() {
+        let clean = CodecFixture.image("face-lfw-64.png")
+        let noisy = Self.noisy(clean, sigma: 25, seed: 4)
+        let withCleanPilot = DCTWiener.filter(noisy, pilot: clean, sigma: 25)
+        let selfPiloted = DCTWiener.selfPiloted(noisy, sigma: 25)
+        let before = Distortion.psnr(clean.pixels, noisy.pixels)
+        #expect(Distortion.psnr(clean.pixels, withCleanPilot.pixels) > before + 8)
+        #expect(Distortion.psnr(clean.pixels, selfPiloted.pixels) > before + 2)
+        // The DCT is orthonormal: a pilot of infinite power keeps the image exactly.
+        let flat = DCTWiener.filter(clean, pilot: GrayImage(width: 64, height: 64, pixels: clean.pixels.map { $0 * 1e6 }), sigma: 1e-3)
+        #expect(Distortion.psnr(clean.pixels, flat.pixels) > 60)
+    }
+
+    /// MAP lowers the negative log posterior below the encoder's guess, the batch gives the same as one at a time,
+    /// and the output keeps the input's size.
+    @Test func mapImprovesTheFitAndBatchesConsistently() {
+        let denoiser = Denoiser(model: CodecFixture.faces)
+        let images = [Self.noisy(CodecFixture.image("face-lfw-64.png"), sigma: 20, seed: 5),
+                      Self.noisy(CodecFixture.image("face-odd-177x151.jpg"), sigma: 20, seed: 6)]
+        var lazy = denoiser
+        lazy.steps = 1
+        lazy.learningRate = 0
+        let start = lazy.denoise(images, sigmas: [20, 20])
+        let results = denoiser.denoise(images, sigmas: [20, 20])
+        for i in 0..<2 {
+            #expect(results[i].energyPerPixel < start[i].energyPerPixel)
+            #expect(results[i].image.width == images[i].width && results[i].image.height == images[i].height)
+            #expect(results[i].fitRatio.isFinite)
+        }
+        let single = denoiser.denoise(images[1], sigma: 20)
+        #expect(zip(single.image.pixels, results[1].image.pixels).allSatisfy { abs($0 - $1) < 0.05 })
+        let map = denoiser.uncertainty(images[0], sigma: 20, result: results[0])
+        #expect(map.width == 64 && map.pixels.allSatisfy { $0 >= 0 && $0.isFinite } && map.pixels.contains { $0 > 0 })
+    }
+}
