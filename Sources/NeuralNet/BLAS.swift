@@ -11,6 +11,12 @@ public enum BLAS {
         openblas_set_num_threads(Int32(count))
     }
 
+    /// Threads OpenBLAS uses for one product (set without re-selecting kernels, for switching during training).
+    public static var threadCount: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(newValue)) }
+    }
+
     /// The kernel family OpenBLAS is using, e.g. "SkylakeX", "Haswell", "Prescott".
     public static var coreName: String { String(cString: openblas_get_corename()) }
 

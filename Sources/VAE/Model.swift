@@ -237,7 +237,9 @@ public final class VAEModel {
 
     /// Forward, loss = reconstruction + β·KL (per image, averaged over the batch and over L
     /// samples of z), and backward: parameter gradients are *added* to. Returns the unweighted parts.
-    public func accumulateGradients(batch x: Tensor, beta: Float, samples: Int = 1,
+    /// - share: this batch's fraction of the whole step's images, when a step is split across replicas
+    ///   (the gradients are of the step's mean loss, so the replicas' gradients add up).
+    public func accumulateGradients(batch x: Tensor, beta: Float, samples: Int = 1, share: Float = 1,
                                     rng: inout Xoshiro256StarStar) -> LossParts {
         precondition(samples >= 1)
         let n = x.batchSize, k = config.latent, pixels = config.pixels
@@ -264,12 +266,12 @@ public final class VAEModel {
         var dOutput = Tensor(zeros: output.shape)
         let reconstructionSum = dOutput.data.withUnsafeMutableBufferPointer { d in
             reconstruction(outputs: output, targets: x.reshaped([n, pixels]),
-                           gradientScale: 1 / Float(n * samples), dOutput: d.baseAddress!)
+                           gradientScale: share / Float(n * samples), dOutput: d.baseAddress!)
         }
         let dz = decoder.backward(dOutput)
 
         var klSum = 0.0
-        let inverseBatch = 1 / Float(n)
+        let inverseBatch = share / Float(n)
         let dh = Tensor(shape: [n, 2 * k]) { dhp in
             h.data.withUnsafeBufferPointer { hp in
                 dz.data.withUnsafeBufferPointer { dzp in

@@ -14,6 +14,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Monte Carlo samples of z per image.
     public var samples = 1
     public var maxGradientNorm: Float?
+    /// Split each batch across this many cores (1 or 2; see DataParallelStep). Nil in older checkpoints: 1.
+    public var workers: Int?
 
     public init() {}
 }
@@ -45,6 +47,7 @@ public final class Trainer {
     public private(set) var history: [EpochRecord]
     public var completedEpochs: Int { history.count }
     public private(set) var step: Int
+    private var parallel: DataParallelStep?
 
     public init(model: VAEModel, train: ImageDataset, validation: ImageDataset, options: TrainingOptions,
                 history: [EpochRecord] = []) {
@@ -58,6 +61,7 @@ public final class Trainer {
         self.step = history.isEmpty ? 0 : (train.count + options.batchSize - 1) / options.batchSize * history.count
         model.optimizer.learningRate = options.learningRate
         model.optimizer.maxGradientNorm = options.maxGradientNorm
+        parallel = (options.workers ?? 1) > 1 ? try? DataParallelStep(model: model) : nil
     }
 
     public func beta(atStep step: Int) -> Float {
@@ -74,6 +78,10 @@ public final class Trainer {
         order.shuffle(using: &shuffler)
         var rng = Xoshiro256StarStar(seed: options.seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03))
 
+        // Data-parallel steps want one BLAS thread per worker; evaluation below goes back to the caller's count.
+        let blasThreads = BLAS.threadCount
+        if parallel != nil { BLAS.threadCount = 1 }
+        defer { BLAS.threadCount = blasThreads }
         let started = MonotonicClock.seconds()
         var reconstruction = 0.0, kl = 0.0
         let side = train.side
@@ -81,7 +89,8 @@ public final class Trainer {
         while batchStart < order.count {
             let indices = order[batchStart..<min(order.count, batchStart + options.batchSize)]
             let x = Tensor(shape: [indices.count, 1, side, side]) { train.fill($0, with: indices) }
-            let parts = model.trainStep(batch: x, beta: beta(atStep: step), samples: options.samples, rng: &rng)
+            let parts = parallel?.step(batch: x, beta: beta(atStep: step), samples: options.samples, rng: &rng)
+                ?? model.trainStep(batch: x, beta: beta(atStep: step), samples: options.samples, rng: &rng)
             step += 1
             reconstruction += parts.reconstruction * Double(indices.count)
             kl += parts.kl * Double(indices.count)
@@ -90,6 +99,7 @@ public final class Trainer {
             if !onBatch(batchStart, order.count, running) { return nil }
         }
         let seconds = MonotonicClock.seconds() - started
+        BLAS.threadCount = blasThreads
         let (validationParts, perDimension) = evaluate(validation, seed: options.seed &+ UInt64(epoch))
         let record = EpochRecord(
             epoch: epoch,

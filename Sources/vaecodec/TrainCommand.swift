@@ -58,6 +58,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed for initialisation, shuffling, noise and the validation split.")
     var seed: UInt64 = 1
 
+    @Option(help: "Cores to split each batch across, 1 or 2 (default: 2 for conv, 1 for mlp, the faster on this machine); kept from the checkpoint on --resume.")
+    var workers: Int?
+
     @Option(help: "Monte Carlo samples of z per image.")
     var samples = 1
 
@@ -90,6 +93,7 @@ struct TrainCommand: ParsableCommand {
         if !(lr > 0) { throw ValidationError("--lr must be positive") }
         if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
         if samples < 1 { throw ValidationError("--samples must be at least 1") }
+        if let workers, !(1...2).contains(workers) { throw ValidationError("--workers must be 1 or 2") }
         if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if !(4...1024).contains(canvas) { throw ValidationError("--canvas must be in 4...1024") }
@@ -145,6 +149,7 @@ struct TrainCommand: ParsableCommand {
             options.warmupSteps = warmup
             options.samples = samples
             options.maxGradientNorm = clip
+            options.workers = workers ?? (arch == .conv ? 2 : 1)
         }
         options.epochs = epochs
         if history.count >= options.epochs {

@@ -114,13 +114,13 @@ import NeuralNet
         return options
     }
 
-    @Test(arguments: [VAEConfig.Architecture.mlp, .conv])
-    func negativeELBODrops(arch: VAEConfig.Architecture) throws {
+    @Test(arguments: [VAEConfig.Architecture.mlp, .conv], [1, 2])
+    func negativeELBODrops(arch: VAEConfig.Architecture, workers: Int) throws {
         let config = VAEConfig(arch: arch, canvas: 8, latent: 4, hidden: arch == .mlp ? [32] : [4],
                                likelihood: .gaussian(.learnedGlobal))
         let model = try VAEModel(config: config, seed: 3)
         let trainer = Trainer(model: model, train: Self.squares(count: 300, seed: 1),
-                              validation: Self.squares(count: 100, seed: 2), options: Self.options(epochs: 8))
+                              validation: Self.squares(count: 100, seed: 2), options: { var o = Self.options(epochs: 8); o.workers = workers; return o }())
         let before = trainer.evaluate(trainer.validation, seed: 1).0.negativeELBO
         var records: [EpochRecord] = []
         while trainer.completedEpochs < 8 { records.append(trainer.runEpoch()!) }
@@ -131,10 +131,12 @@ import NeuralNet
     }
 
     /// Two epochs in one go equal one epoch, a checkpoint through the file format, and a second epoch.
-    @Test func resumeFromCheckpointIsExact() throws {
+    @Test(arguments: [1, 2])
+    func resumeFromCheckpointIsExact(workers: Int) throws {
         let config = VAEConfig(arch: .mlp, canvas: 8, latent: 3, hidden: [16], likelihood: .gaussian(.learnedPerPixel))
         let train = Self.squares(count: 100, seed: 1), validation = Self.squares(count: 30, seed: 2)
-        let options = Self.options(epochs: 2)
+        var options = Self.options(epochs: 2)
+        options.workers = workers
 
         let straight = Trainer(model: try VAEModel(config: config, seed: 4), train: train, validation: validation, options: options)
         _ = straight.runEpoch()
@@ -158,5 +160,32 @@ import NeuralNet
                               validation: Self.squares(count: 10, seed: 2), options: Self.options(epochs: 1))
         #expect(trainer.runEpoch { done, _, _ in done < 64 } == nil)
         #expect(trainer.completedEpochs == 0)
+    }
+}
+
+/// A step split across two replicas follows the same gradient as one pass over the whole batch.
+@Suite struct DataParallelTests {
+    @Test(arguments: [VAEConfig.Likelihood.bernoulli, .gaussian(.learnedPerPixel)])
+    func splitGradientEqualsTheWholeBatchGradient(likelihood: VAEConfig.Likelihood) throws {
+        let config = VAEConfig(arch: .conv, canvas: 8, latent: 2, hidden: [2], likelihood: likelihood)
+        let whole = try VAEModel(config: config, seed: 3), split = try VAEModel(config: config, seed: 3)
+        let x = Tensor(shape: [6, 1, 8, 8]) { for i in $0.indices { $0[i] = Float(i % 17) / 17 } }
+        // The halves continue one noise stream (3 images x 2 latents = 3 whole Box-Muller pairs each), so they see
+        // exactly the noise of one pass over all six.
+        var rng = Xoshiro256StarStar(seed: 1)
+        whole.optimizer.zeroGradients()
+        _ = whole.accumulateGradients(batch: x, beta: 0.5, rng: &rng)
+        let step = try DataParallelStep(model: split)
+        for (p, r) in zip(split.parameters, step.replica.parameters) { r.value = p.value; r.zeroGradient() }
+        split.optimizer.zeroGradients()
+        var rng0 = Xoshiro256StarStar(seed: 1)
+        _ = split.accumulateGradients(batch: x.batchSlice(0..<3), beta: 0.5, share: 0.5, rng: &rng0)
+        var rng1 = rng0
+        _ = step.replica.accumulateGradients(batch: x.batchSlice(3..<6), beta: 0.5, share: 0.5, rng: &rng1)
+        for (w, (s, r)) in zip(whole.parameters, zip(split.parameters, step.replica.parameters)) {
+            for i in 0..<w.grad.count {
+                #expect(abs(w.grad.data[i] - (s.grad.data[i] + r.grad.data[i])) <= 1e-4 * max(1, abs(w.grad.data[i])), "\(w.name)[\(i)]")
+            }
+        }
     }
 }
