@@ -108,7 +108,7 @@ public struct RateDistortionReport {
         // Axes with ticks: decades and halves in bpp, about six steps in quality.
         s += "<line x1=\"\(left)\" y1=\"\(h - bottom)\" x2=\"\(w - right)\" y2=\"\(h - bottom)\" stroke=\"black\"/>\n"
         s += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(h - bottom)\" stroke=\"black\"/>\n"
-        var tick = x0
+        var tick = floor(x0)  // ticks at 1, 2, 5 times each decade inside the range
         while tick <= x1 + 1e-9 {
             for m in [1.0, 2.0, 5.0] {
                 let v = pow(10, tick) * m
