@@ -7,17 +7,17 @@ import NeuralNet
 /// to the model's before Adam's step. The result is the same mean-loss gradient as one pass over the batch
 /// (up to float summation order). Measured on the 64x64 conv model, multithreaded OpenBLAS on one pass spent
 /// a quarter of its time in sched_yield between small products, and im2col/col2im ran on one core.
-final class DataParallelStep {
-    let model: VAEModel
+public final class DataParallelStep {
+    public let model: VAEModel
     let replica: VAEModel
 
-    init(model: VAEModel) throws {
+    public init(model: VAEModel) throws {
         self.model = model
         replica = try VAEModel(config: model.config, seed: 0)
     }
 
     /// Trains on `x`; the caller must have set BLAS to one thread. Falls back to one pass for a single image.
-    func step(batch x: Tensor, beta: Float, samples: Int, rng: inout Xoshiro256StarStar) -> LossParts {
+    public func step(batch x: Tensor, beta: Float, samples: Int, rng: inout Xoshiro256StarStar) -> LossParts {
         let n = x.batchSize
         guard n >= 2 else { return model.trainStep(batch: x, beta: beta, samples: samples, rng: &rng) }
         let half = n / 2
