@@ -10,7 +10,8 @@ struct VAECodec: ParsableCommand {
         commandName: "vaecodec",
         abstract: "Compress and denoise small images with a variational autoencoder.",
         version: version,
-        subcommands: [CompressCommand.self, DecompressCommand.self, InfoCommand.self, DenoiseCommand.self, TrainCommand.self, BenchCommand.self, CanvasCommand.self])
+        subcommands: [CompressCommand.self, DecompressCommand.self, InfoCommand.self, DenoiseCommand.self, TrainCommand.self,
+                      BenchCommand.self, ManifoldCommand.self, SampleCommand.self, CanvasCommand.self])
 
     /// Our own errors are one line on stderr, "vaecodec: <file>: <problem>", and exit status 1;
     /// usage errors, --help and --version keep ArgumentParser's handling.

@@ -171,3 +171,20 @@ struct CLI {
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/auto.jpg")).starts(with: [0xFF, 0xD8]))
     }
 }
+
+@Suite struct PictureCLITests {
+    @Test func manifoldAndSampleWritePNGs() throws {
+        let dir = try CLI.temporaryDirectory()
+        let manifold = try CLI.run(["manifold", "--model", CLI.digits, "--steps", "5", "-o", "m.png"], in: dir)
+        #expect(manifold.status == 0, "\(manifold.stderr)")
+        let sample = try CLI.run(["sample", "--model", CLI.faces, "-n", "9", "-o", "s.png"], in: dir)
+        #expect(sample.status == 0, "\(sample.stderr)")
+        for name in ["m.png", "s.png"] {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)).starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        }
+        let again = try CLI.run(["sample", "--model", CLI.faces, "-o", "s.png"], in: dir)
+        #expect(again.status == 1 && again.stderr.contains("s.png: already exists"))
+        let jpeg = try CLI.run(["sample", "--model", CLI.faces, "-o", "s.jpg"], in: dir)
+        #expect(jpeg.status != 0 && jpeg.stderr.contains("-o must name a .png file"))
+    }
+}
