@@ -45,11 +45,15 @@ public struct LatentCodec {
 
     /// Decoder means for a batch of symbol vectors, as canvases with pixel values 0...255 (not rounded).
     public func reconstructions(_ symbolSets: [[Int32]], rung: Int) -> [GrayImage] {
-        let quantizer = model.ladder.rungs[rung].quantizer
+        reconstructions(symbolSets.map { ($0, rung) })
+    }
+
+    /// The same for symbol vectors of different rungs, in one pass through the decoder.
+    public func reconstructions(_ coded: [(symbols: [Int32], rung: Int)]) -> [GrayImage] {
         let k = model.vae.config.latent, side = model.canvas
-        let z = Tensor(shape: [symbolSets.count, k], data: symbolSets.flatMap { quantizer.dequantize($0) })
+        let z = Tensor(shape: [coded.count, k], data: coded.flatMap { model.ladder.rungs[$0.rung].quantizer.dequantize($0.symbols) })
         let images = model.vae.decode(z).data
-        return (0..<symbolSets.count).map { n in
+        return (0..<coded.count).map { n in
             GrayImage(width: side, height: side, pixels: images[(n * side * side)..<((n + 1) * side * side)].map { $0 * 255 })
         }
     }

@@ -1,14 +1,18 @@
 import Foundation
 import ImageIO
 
-/// Where models come from: the two shipped with vaecodec, by name, or any model file by path.
+/// Where models come from: the ones shipped with vaecodec, by name, or any model file by path.
 ///
 /// Shipped models are package resources (Sources/Codec/Models), which SwiftPM copies beside the executable
 /// as `vaecodec_Codec.resources/Models`. They are found from the running executable's directory rather than
 /// through `Bundle.module`, which would end the process if the bundle were missing; `VAECODEC_MODELS`
 /// names another folder (an installed copy, say).
+///
+/// One VAE gives one operating point (its rate is pinned by its KL), so a domain ships as a *family*:
+/// `faces.safetensors`, `faces-hi.safetensors`, ... The name `faces` means every member; rate control
+/// picks the member and rung per image (`RateControl`). A member can also be named alone (`faces-hi`).
 public enum ModelStore {
-    public static let builtinNames = ["faces", "digits"]
+    public static let familyNames = ["faces", "digits"]
 
     static var searchFolders: [String] {
         var folders: [String] = []
@@ -21,37 +25,52 @@ public enum ModelStore {
         return folders
     }
 
-    public static func builtinPath(_ name: String) -> String? {
-        searchFolders.map { "\($0)/\(name).safetensors" }.first { Files.exists($0) }
+    /// Shipped model names and paths, from the first search folder that holds any, sorted by name.
+    public static func shipped() -> [(name: String, path: String)] {
+        for folder in searchFolders {
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".safetensors") }
+            let models = files.map { (name: String($0.dropLast(".safetensors".count)), path: folder + "/" + $0) }
+            if !models.isEmpty { return models.sorted { $0.name < $1.name } }
+        }
+        return []
     }
 
-    /// `faces`, `digits`, or a path to a model file.
-    public static func load(_ nameOrPath: String) throws -> CodecModel {
-        if builtinNames.contains(nameOrPath) {
-            guard let path = builtinPath(nameOrPath) else {
-                throw ImageError(file: nameOrPath, problem: "shipped model not found (looked in \(searchFolders.joined(separator: ", ")))")
-            }
-            return try CodecModel.load(Files.read(path, limit: 1 << 30), name: nameOrPath, path: path)
+    /// The family a shipped model belongs to: `faces-hi` belongs to `faces`.
+    public static func family(of name: String) -> String {
+        familyNames.first { name == $0 || name.hasPrefix($0 + "-") } ?? name
+    }
+
+    /// `faces` or `digits` (every member of the family, the one named like the family first), one shipped
+    /// member by name, or a model file's path.
+    public static func load(_ nameOrPath: String) throws -> [CodecModel] {
+        let members = shipped().filter { family(of: $0.name) == nameOrPath || $0.name == nameOrPath }
+        if !members.isEmpty {
+            return try members.map { try CodecModel.load(Files.read($0.path, limit: 1 << 30), name: $0.name, path: $0.path) }
+        }
+        if familyNames.contains(nameOrPath) {
+            throw ImageError(file: nameOrPath, problem: "shipped model not found (looked in \(searchFolders.joined(separator: ", ")))")
         }
         guard Files.exists(nameOrPath) else {
             throw ImageError(file: nameOrPath, problem: "no such model (use faces, digits, auto or a model file's path)")
         }
-        return try CodecModel.load(Files.read(nameOrPath, limit: 1 << 30), name: nameOrPath, path: nameOrPath)
+        return [try CodecModel.load(Files.read(nameOrPath, limit: 1 << 30), name: nameOrPath, path: nameOrPath)]
     }
 
     /// Every shipped model that is present.
     public static func builtins() throws -> [CodecModel] {
-        try builtinNames.filter { builtinPath($0) != nil }.map { try load($0) }
+        try shipped().map { try CodecModel.load(Files.read($0.path, limit: 1 << 30), name: $0.name, path: $0.path) }
     }
 }
 
-/// `--quality 1...100` onto a model's rungs (coarsest first): equal shares of the scale per rung,
-/// so 1 is the coarsest step and 100 the finest; the default, 60, is rung 4 of 8 (steps of 4 posterior sigmas).
+/// `--quality 1...100` as a Lagrange multiplier: the encoder picks, per image, the model and rung that minimise
+/// J = SSE + lambda * bits (SSE over the 64x64 canvas in 8-bit units, bits of the whole file). Lambda falls
+/// geometrically from 10^4 at quality 1 to 10 at quality 100, so each +33 in quality makes a bit worth a tenth
+/// as much distortion. A higher quality never gives a smaller file for the same image and models.
 public enum QualityScale {
     public static let defaultQuality = 60
 
-    public static func rung(forQuality quality: Int, rungs: Int) -> Int {
-        precondition((1...100).contains(quality) && rungs > 0)
-        return min(rungs - 1, (quality - 1) * rungs / 100)
+    public static func lambda(forQuality quality: Int) -> Double {
+        precondition((1...100).contains(quality))
+        return pow(10, 4 - 3 * Double(quality - 1) / 99)
     }
 }

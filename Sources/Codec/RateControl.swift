@@ -16,76 +16,90 @@ public struct EncodingChoice {
     public let payloadBytes: Int
     /// PSNR of the decoded canvas (rounded to 8 bits, as a decoder writes it) against the input canvas.
     public let canvasPSNR: Double
+    /// Sum of squared errors over the canvas (8-bit units), the distortion the rate control weighs.
+    public let canvasSSE: Double
     public let width: Int
     public let height: Int
-    /// False when a --bpp target could not be met even at the coarsest rung (the coarsest is used).
-    public let metTarget: Bool
+    /// False when no candidate met a --bpp target (the smallest file is used).
+    public internal(set) var metTarget: Bool
 
     public var headerBytes: Int { file.count - payloadBytes }
     public var bitsPerPixel: Double { Double(file.count * 8) / Double(width * height) }
+    func cost(lambda: Double) -> Double { canvasSSE + lambda * Double(file.count * 8) }
 }
 
-/// Picks the rung (and, with several candidate models, the model) for one image.
+/// Picks the model and rung for one image among every candidate: each model of the set (a family such as
+/// `faces`, every shipped model for `--model auto`, or one file) at each rung of its ladder. All candidates are
+/// coded and decoded, so the choice rests on the real file size and the real reconstruction:
+/// - `--quality q`: the least SSE + lambda(q) * bits (`QualityScale`), the rate-distortion optimum for that slope;
+/// - `--bpp X`: the best canvas PSNR among files of at most X bits per pixel; when none fits, the smallest file.
+/// A face coded by the digit model is many dB worse, so the same rule sends each image to its domain's models.
 public enum RateControl {
-    /// With one model: the rung the target names. With several (`--model auto`), each model codes the image at
-    /// its own rung for the target and the best canvas PSNR wins; within 0.1 dB the smaller file wins.
-    /// That is the rate-distortion choice: a face coded by the digit model is many dB worse, and vice versa.
     public static func encode(_ image: GrayImage, models: [CodecModel], target: RateTarget, crop: Int? = nil,
                               hint: ContainerHeader.FormatHint) -> EncodingChoice {
+        choose(among: candidates(image, models: models, crop: crop, hint: hint), target: target)
+    }
+
+    /// Every way the models can code the image (each model at each of its rungs).
+    public static func candidates(_ image: GrayImage, models: [CodecModel], crop: Int? = nil,
+                                  hint: ContainerHeader.FormatHint) -> [EncodingChoice] {
         precondition(!models.isEmpty)
-        let all = models.map { encode(image, model: $0, target: target, crop: crop, hint: hint) }
-        let withinBudget = all.filter(\.metTarget)
-        let choices = withinBudget.isEmpty ? all : withinBudget
-        return choices.dropFirst().reduce(choices[0]) { best, next in
-            if next.canvasPSNR > best.canvasPSNR + 0.1 { return next }
-            if next.canvasPSNR >= best.canvasPSNR - 0.1 && next.file.count < best.file.count { return next }
+        return models.flatMap { candidates(image, model: $0, crop: crop, hint: hint) }
+    }
+
+    public static func choose(among all: [EncodingChoice], target: RateTarget) -> EncodingChoice {
+        switch target {
+        case .quality(let quality):
+            let lambda = QualityScale.lambda(forQuality: quality)
+            return all.min { $0.cost(lambda: lambda) < $1.cost(lambda: lambda) }!
+        case .bitsPerPixel(let budget):
+            let fitting = all.filter { $0.bitsPerPixel <= budget }
+            guard let best = fitting.max(by: { ($0.canvasPSNR, -$0.file.count) < ($1.canvasPSNR, -$1.file.count) }) else {
+                var smallest = all.min { $0.file.count < $1.file.count }!
+                smallest.metTarget = false
+                return smallest
+            }
             return best
         }
     }
 
-    static func encode(_ image: GrayImage, model: CodecModel, target: RateTarget, crop: Int?,
-                       hint: ContainerHeader.FormatHint) -> EncodingChoice {
+    /// The image coded at every rung of one model: one encoder pass, one batched decoder pass.
+    static func candidates(_ image: GrayImage, model: CodecModel, crop: Int?, hint: ContainerHeader.FormatHint) -> [EncodingChoice] {
         let codec = LatentCodec(model: model)
         let (canvas, width, height) = codec.canvas(of: image, crop: crop)
         let mean = codec.means([canvas])[0]
         let reference = canvas.bytes().map(Float.init)
-
-        func choice(rung: Int, metTarget: Bool = true) -> EncodingChoice {
-            let symbols = codec.symbols(mean: mean, rung: rung)
-            let payload = codec.payload(symbols: symbols, rung: rung)
-            let header = ContainerHeader(formatHint: hint, rung: UInt8(rung), modelID: model.modelID, width: width, height: height)
-            let file = Container(header: header, payload: payload).serialized(modelFingerprint: model.fingerprint)
-            let decoded = codec.reconstructions([symbols], rung: rung)[0].bytes().map(Float.init)
+        let header = { (rung: Int) in ContainerHeader(formatHint: hint, rung: UInt8(rung), modelID: model.modelID, width: width, height: height) }
+        let coded = (0..<codec.rungCount).map { (symbols: codec.symbols(mean: mean, rung: $0), rung: $0) }
+        let decoded = codec.reconstructions(coded)
+        return coded.indices.map { rung in
+            let payload = codec.payload(symbols: coded[rung].symbols, rung: rung)
+            let file = Container(header: header(rung), payload: payload).serialized(modelFingerprint: model.fingerprint)
+            let sse = Distortion.sumOfSquares(reference, decoded[rung].bytes().map(Float.init))
             return EncodingChoice(model: model, rung: rung, file: file, payloadBytes: payload.count,
-                                  canvasPSNR: Distortion.psnr(reference, decoded), width: width, height: height, metTarget: metTarget)
-        }
-
-        switch target {
-        case .quality(let quality):
-            return choice(rung: QualityScale.rung(forQuality: quality, rungs: codec.rungCount))
-        case .bitsPerPixel(let budget):
-            // The finest rung (the last, as rungs go coarse to fine) whose file fits the budget.
-            var best: EncodingChoice?
-            for rung in 0..<codec.rungCount {
-                let candidate = choice(rung: rung)
-                if candidate.bitsPerPixel <= budget { best = candidate }
-            }
-            return best ?? choice(rung: 0, metTarget: false)
+                                  canvasPSNR: Distortion.psnr(sse: sse, count: reference.count), canvasSSE: sse,
+                                  width: width, height: height, metTarget: true)
         }
     }
 }
 
 public enum Distortion {
     /// Peak signal-to-noise ratio for 8-bit values, in dB (capped at 99 for identical inputs).
-    public static func psnr(_ a: [Float], _ b: [Float]) -> Double {
+    public static func psnr(_ a: [Float], _ b: [Float]) -> Double { psnr(sse: sumOfSquares(a, b), count: a.count) }
+
+    public static func psnr(sse: Double, count: Int) -> Double {
+        let mse = sse / Double(count)
+        return mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
+    }
+
+    public static func sumOfSquares(_ a: [Float], _ b: [Float]) -> Double {
         precondition(a.count == b.count && !a.isEmpty)
         var sum = 0.0
         for i in a.indices {
             let d = Double(a[i]) - Double(b[i])
             sum += d * d
         }
-        let mse = sum / Double(a.count)
-        return mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
+        return sum
     }
 }
 

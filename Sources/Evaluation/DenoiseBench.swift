@@ -30,6 +30,12 @@ public struct DenoiseBench {
                          pixels: zip(image.pixels, noise).map { min(max(($0 + Float(sigma) * $1).rounded(), 0), 255) })
     }
 
+    /// The study's noisy inputs at one level: the same seeded draw every run.
+    public func noisyImages(sigma: Double) -> [GrayImage] {
+        var rng = Xoshiro256StarStar(seed: seed &+ UInt64(sigma * 1000))
+        return images.map { Self.addNoise($0, sigma: sigma, rng: &rng) }
+    }
+
     /// Rows per (noise level, method, image); `examples` keeps image 0..<8's outputs at each level for a grid.
     public func run(progress: (Int) -> Void) -> (rows: [Row], examples: [Double: [String: [GrayImage]]]) {
         var rows: [Row] = []
@@ -37,8 +43,7 @@ public struct DenoiseBench {
         let denoiser = Denoiser(model: model)
         var done = 0
         for sigma in noiseLevels {
-            var rng = Xoshiro256StarStar(seed: seed &+ UInt64(sigma * 1000))
-            let noisy = images.map { Self.addNoise($0, sigma: sigma, rng: &rng) }
+            let noisy = noisyImages(sigma: sigma)
             func record(_ method: String, _ outputs: [GrayImage], seconds: Double) {
                 for (i, output) in outputs.enumerated() {
                     let rounded = GrayImage(width: output.width, height: output.height, pixels: output.bytes().map(Float.init))

@@ -29,8 +29,8 @@ public struct RateDistortionBench {
         (self.models, self.pca, self.images) = (models, pca, images)
     }
 
-    /// Quality values that land on each rung of an R-rung ladder.
-    public static func qualities(rungs: Int) -> [Int] { (0..<rungs).map { ($0 * 100 + rungs - 1) / rungs + 1 } }
+    /// The --quality values swept: lambda falls by 10^(3/99) a step, so these are evenly spaced in log lambda.
+    public static let qualities = Array(stride(from: 1, through: 100, by: 9))
 
     public struct Timing: Sendable {
         public var vaecodecRoundTripSeconds = 0.0  // compress + decompress, per image, at the default quality
@@ -41,15 +41,15 @@ public struct RateDistortionBench {
     public func run(progress: (Int) -> Void) throws -> (rows: [BenchRow], timing: Timing) {
         var rows: [BenchRow] = []
         var timing = Timing()
-        let rungs = models.map { $0.ladder.rungs.count }.min() ?? 0
         for (index, canvas) in images.enumerated() {
             let pixels = Double(canvas.width * canvas.height)
             func add(_ codec: String, _ setting: String, bytes: Int, decoded: GrayImage) {
                 rows.append(BenchRow(image: index, codec: codec, setting: setting, bytes: bytes, bpp: Double(bytes * 8) / pixels,
                                      psnr: Metrics.psnr(canvas, decoded), ssim: Metrics.ssim(canvas, decoded)))
             }
-            for quality in Self.qualities(rungs: rungs) {
-                let choice = RateControl.encode(canvas, models: models, target: .quality(quality), hint: .png)
+            let candidates = RateControl.candidates(canvas, models: models, hint: .png)
+            for quality in Self.qualities {
+                let choice = RateControl.choose(among: candidates, target: .quality(quality))
                 let container = try Container.parse(choice.file, name: "bench")
                 let decoded = try LatentCodec(model: choice.model).decompress(container, bytes: choice.file, name: "bench")
                 add(BenchCodec.vaecodec, "q\(quality)", bytes: choice.file.count, decoded: GrayImage(width: decoded.width, height: decoded.height, pixels: decoded.bytes().map(Float.init)))

@@ -45,6 +45,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Only the denoising study (implies --denoise).")
     var denoiseOnly = false
 
+    @Flag(help: "Also write the denoising study's inputs to OUT/denoise-inputs/ (clean.u8, noisy-SIGMA.u8: N x side x side bytes) for reference methods run elsewhere (Benchmarks/reference/bm3d_reference.py).")
+    var exportNoisy = false
+
     @Flag(help: "Replace existing report files.")
     var force = false
 
@@ -102,6 +105,15 @@ struct BenchCommand: ParsableCommand {
             return energy(a) < energy(b)
         }!
         let study = DenoiseBench(model: model, images: images, noiseLevels: levels)
+        if exportNoisy {
+            let folder = out + "/denoise-inputs"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Files.writeAtomically(images.flatMap { $0.bytes() }, to: folder + "/clean.u8", overwrite: true)
+            for sigma in levels {
+                try Files.writeAtomically(study.noisyImages(sigma: sigma).flatMap { $0.bytes() },
+                                          to: folder + "/noisy-\(Int(sigma)).u8", overwrite: true)
+            }
+        }
         let progress = Progress("denoising study", total: levels.count, quiet: common.quiet)
         let (rows, examples) = study.run { progress.update($0, unit: "levels") }
         progress.finish()

@@ -5,7 +5,7 @@ import ImageIO
 
 /// `--model auto|faces|digits|PATH`, shared by the codec commands.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "auto (every shipped model; the best for each image), faces, digits, or a model file.")
+    @Option(help: "auto (every shipped model; the best for each image), faces, digits (every member of the family), a member (faces-hi), or a model file.")
     var model = "auto"
 
     func candidates() throws -> [CodecModel] {
@@ -14,7 +14,7 @@ struct ModelOptions: ParsableArguments {
             guard !models.isEmpty else { throw ImageError(file: "auto", problem: "no shipped models found; pass --model PATH") }
             return models
         }
-        return [try ModelStore.load(model)]
+        return try ModelStore.load(model)
     }
 }
 
@@ -26,8 +26,9 @@ struct CompressCommand: ParsableCommand {
             The image becomes gray and is resized to the model's 64x64 canvas (non-square images are squeezed, \
             and restored on decompression); --crop N keeps only the central NxN square. The output is \
             INPUT.vae beside each input unless -o is given; existing files are kept unless --force. \
-            --quality 1-100 picks a rung of the model's quantization ladder (1 coarsest; see docs/FORMAT.md); \
-            --bpp X picks the finest rung whose whole file fits X bits per pixel.
+            Every model of --model (a family, or all for auto) codes the image at every rung of its ladder; \
+            --quality 1-100 keeps the least distortion + lambda * bits, lambda falling from 10^4 at 1 to 10 at 100 \
+            (docs/FORMAT.md); --bpp X keeps the best PSNR among files of at most X bits per pixel.
             """)
 
     @Argument(help: "PNG or JPEG images ('-' reads stdin).")
@@ -94,7 +95,7 @@ struct CompressCommand: ParsableCommand {
             return
         }
         if !c.metTarget {
-            Terminal.error("\(input): \(decimal(bpp ?? 0, 3)) bpp is below this model's coarsest rung; used it (\(decimal(c.bitsPerPixel, 3)) bpp)")
+            Terminal.error("\(input): no file fits \(decimal(bpp ?? 0, 3)) bpp; wrote the smallest (\(decimal(c.bitsPerPixel, 3)) bpp)")
         }
         Terminal.info("\(input) -> \(output): \(c.file.count) bytes (\(c.headerBytes) header + \(c.payloadBytes) payload), "
                       + "\(decimal(c.bitsPerPixel, 3)) bpp at \(c.width)x\(c.height), model \(c.model.name), "

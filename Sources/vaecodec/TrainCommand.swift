@@ -34,7 +34,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "bernoulli, gaussian (fixed variance, see --log-variance), gaussian-global or gaussian-pixel (learned).")
     var likelihood = "gaussian-global"
 
-    @Option(help: "log sigma^2 of a fixed Gaussian likelihood, pixels on 0...1: sets the rate-distortion point.")
+    @Option(parsing: .unconditional,
+            help: "log sigma^2 of a fixed Gaussian likelihood, pixels on 0...1: sets the rate-distortion point.")
     var logVariance: Float = -6
 
     @Option(help: "Weight on the KL term.")
@@ -79,6 +80,12 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from MODEL.checkpoint.")
     var resume = false
 
+    @Option(help: "Start from this model file's weights (same architecture; the likelihood and --beta may differ): moves a trained model to another rate-distortion point.")
+    var initFrom: String?
+
+    @Option(help: "Train nothing: fit new codec tables (the current rate ladder) for this model file's weights on its own training split of --data, and write them with the weights to --out.")
+    var refit: String?
+
     @Flag(help: "Store the final model's weights as 16-bit floats (half the size; checkpoints stay 32-bit).")
     var halfPrecision = false
 
@@ -112,6 +119,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let refit { return try refitCodec(refit) }
         let checkpointPath = out + ".checkpoint"
         for path in [out, checkpointPath] where !resume && !force && Files.exists(path) {
             throw ImageError(file: path, problem: "already exists (use --force to overwrite, or --resume to continue)")
@@ -142,6 +150,7 @@ struct TrainCommand: ParsableCommand {
                                    hidden: try hiddenWidths(), likelihood: try likelihoodConfig())
             config.activation = .relu
             model = try VAEModel(config: config, seed: seed)
+            if let initFrom { try copyWeights(from: initFrom, into: model) }
             options.batchSize = batch
             options.learningRate = lr
             options.seed = seed
@@ -187,16 +196,44 @@ struct TrainCommand: ParsableCommand {
                                       to: checkpointPath, overwrite: true)
         }
 
-        // The codec's quantization steps and entropy tables come from the training set's posteriors.
         let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop,
                                       limit: spec.limit, validationFraction: validationFraction)
-        let fitting = Progress("fitting the entropy model", total: train.count, quiet: quiet)
+        try writeCodecModel(model, state: state, fittedOn: train, overwrite: force || resume)
+    }
+
+    /// The codec's quantization steps and entropy tables come from the training set's posteriors.
+    func writeCodecModel(_ model: VAEModel, state: TrainingState?, fittedOn train: ImageDataset, overwrite: Bool) throws {
+        let fitting = Progress("fitting the entropy model", total: train.count, quiet: common.quiet)
         let codecModel = try CodecModel.fit(name: out, vae: model, on: train, training: state) { fitting.update($0) }
         fitting.finish()
-        try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: out, overwrite: force || resume)
+        try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: out, overwrite: overwrite)
         let transmitted = codecModel.ladder.rungs[0].quantizer.transmitted.count
         Terminal.info("wrote \(out): \(model.config.summary), \(transmitted) of \(model.config.latent) latent dimensions "
-                      + "transmitted, \(codecModel.ladder.rungs.count) quality rungs", quiet: quiet)
+                      + "transmitted, \(codecModel.ladder.rungs.count) quality rungs", quiet: common.quiet)
+    }
+
+    func copyWeights(from path: String, into model: VAEModel) throws {
+        let source = try ModelFile.load(Files.read(path, limit: 1 << 31), name: path).model
+        let values = Dictionary(uniqueKeysWithValues: source.parameters.map { ($0.name, $0.value) })
+        for p in model.parameters where p.name != "likelihood.logvar" {
+            guard let value = values[p.name], value.shape == p.value.shape else {
+                throw ImageError(file: path, problem: "does not match this architecture (\(p.name) \(p.value.shape) is \(values[p.name].map { "\($0.shape)" } ?? "missing"))")
+            }
+            p.value = value
+        }
+        Terminal.info("initialised from \(path)", quiet: common.quiet)
+    }
+
+    /// The weights stay; the ladder is fitted anew on the same training split the model was trained on.
+    func refitCodec(_ path: String) throws {
+        if !force && Files.exists(out) { throw ImageError(file: out, problem: "already exists (use --force to overwrite)") }
+        let file = try ModelFile.load(Files.read(path, limit: 1 << 30), name: path)
+        let state = file.training
+        let spec = DatasetSpec(path: data, crop: state?.crop ?? crop, side: file.model.config.canvas, limit: state?.limit ?? limit)
+        let (train, _) = try loadData(spec, seed: state?.options.seed ?? seed,
+                                      validationFraction: state?.validationFraction ?? valFraction, quiet: common.quiet)
+        Terminal.info("refitting \(path) on \(train.count) training images from \(data)", quiet: common.quiet)
+        try writeCodecModel(file.model, state: state, fittedOn: train, overwrite: force)
     }
 
     func hiddenWidths() throws -> [Int] {

@@ -153,6 +153,31 @@ struct CLI {
     }
 }
 
+/// `train --refit` (new codec tables for existing weights) and `--init-from` (start from a model's weights).
+@Suite struct TrainCLITests {
+    @Test func refitAndInitFromReuseWeights() throws {
+        let dir = try CLI.temporaryDirectory()
+        let tiny = ["--data", CLI.fixture("images"), "--canvas", "32", "--arch", "mlp", "--hidden", "32", "--latent", "8",
+                    "--epochs", "1", "--val-fraction", "0.2", "-q"]
+        let base = try CLI.run(["train"] + tiny + ["--out", "a.safetensors"], in: dir)
+        #expect(base.status == 0, "\(base.stderr)")
+        let refit = try CLI.run(["train", "--data", CLI.fixture("images"), "--refit", "a.safetensors", "--out", "b.safetensors", "-q"], in: dir)
+        #expect(refit.status == 0, "\(refit.stderr)")
+        let coded = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "b.safetensors", "-o", "f.vae", "--json"], in: dir)
+        let object = try JSONSerialization.jsonObject(with: coded.stdout) as? [String: Any] ?? [:]
+        #expect(coded.status == 0 && object["rungs"] as? Int == 10, "\(coded.stderr)")
+        let again = try CLI.run(["train", "--data", CLI.fixture("images"), "--refit", "a.safetensors", "--out", "b.safetensors"], in: dir)
+        #expect(again.status == 1 && again.stderr.contains("b.safetensors: already exists"))
+        // A fixed likelihood variance is negative: it must parse as a value, not as an option.
+        let warm = try CLI.run(["train"] + tiny + ["--init-from", "a.safetensors", "--likelihood", "gaussian", "--log-variance", "-5",
+                                                   "--out", "c.safetensors"], in: dir)
+        #expect(warm.status == 0, "\(warm.stderr)")
+        let mismatch = try CLI.run(["train"] + tiny + ["--init-from", "a.safetensors", "--latent", "4", "--out", "d.safetensors"], in: dir)
+        #expect(mismatch.status == 1 && mismatch.stderr.contains("a.safetensors: does not match this architecture"), "\(mismatch.stderr)")
+        #expect(!CLI.files(in: dir).contains("d.safetensors"))
+    }
+}
+
 @Suite(.serialized) struct DenoiseCLITests {
     @Test func denoiseWritesBesideWithUncertaintyAndKeepsExistingFiles() throws {
         let dir = try CLI.temporaryDirectory()

@@ -89,22 +89,39 @@ import ImageIO
 }
 
 @Suite struct RateControlTests {
-    @Test func qualityScaleCoversAllRungs() {
-        #expect(QualityScale.rung(forQuality: 1, rungs: 8) == 0)
-        #expect(QualityScale.rung(forQuality: 100, rungs: 8) == 7)
-        #expect(QualityScale.rung(forQuality: QualityScale.defaultQuality, rungs: 8) == 4)
-        #expect(Set((1...100).map { QualityScale.rung(forQuality: $0, rungs: 8) }) == Set(0..<8))
+    @Test func lambdaFallsGeometricallyWithQuality() {
+        #expect(abs(QualityScale.lambda(forQuality: 1) - 1e4) < 1e-6)
+        #expect(abs(QualityScale.lambda(forQuality: 100) - 10) < 1e-9)
+        #expect(abs(QualityScale.lambda(forQuality: 34) - 1e3) < 1e-6)
     }
 
-    @Test func bppTargetPicksTheFinestRungWithinBudget() {
+    /// Each quality picks the candidate of least SSE + lambda * bits, so files never shrink as quality rises,
+    /// and the ends of the scale reach the cheapest and the most faithful candidates.
+    @Test func qualityPicksTheLagrangianOptimum() {
         let image = CodecFixture.image("face-gray-64.png")
-        let sizes = (0..<8).map { LatentCodec(model: CodecFixture.faces).compress(image, rung: $0, hint: .png).count }
-        let budget = Double(sizes[5] * 8) / 4096
+        let candidates = RateControl.candidates(image, models: [CodecFixture.faces], hint: .png)
+        #expect(candidates.count == CodecFixture.faces.ladder.rungs.count)
+        let choices = (1...100).map { RateControl.choose(among: candidates, target: .quality($0)) }
+        #expect(zip(choices, choices.dropFirst()).allSatisfy { $0.file.count <= $1.file.count })
+        for (q, choice) in zip(1..., choices) {
+            let lambda = QualityScale.lambda(forQuality: q)
+            #expect(candidates.allSatisfy { choice.canvasSSE + lambda * Double(choice.file.count * 8) <= $0.canvasSSE + lambda * Double($0.file.count * 8) })
+        }
+        #expect(choices.last!.canvasSSE <= candidates.map(\.canvasSSE).min()! * 1.05)
+        let viaEncode = RateControl.encode(image, models: [CodecFixture.faces], target: .quality(60), hint: .png)
+        #expect(viaEncode.file == choices[59].file)
+    }
+
+    @Test func bppTargetPicksTheBestPSNRWithinBudget() {
+        let image = CodecFixture.image("face-gray-64.png")
+        let candidates = RateControl.candidates(image, models: [CodecFixture.faces], hint: .png)
+        let sizes = candidates.map(\.file.count).sorted()
+        let budget = Double(sizes[sizes.count / 2] * 8) / 4096
         let choice = RateControl.encode(image, models: [CodecFixture.faces], target: .bitsPerPixel(budget), hint: .png)
-        #expect(choice.metTarget && choice.file.count <= sizes[5])
-        #expect(sizes[(choice.rung + 1)...].allSatisfy { $0 > sizes[5] } || choice.rung == 7)
+        #expect(choice.metTarget && choice.bitsPerPixel <= budget)
+        #expect(candidates.filter { $0.bitsPerPixel <= budget }.allSatisfy { $0.canvasPSNR <= choice.canvasPSNR })
         let tooSmall = RateControl.encode(image, models: [CodecFixture.faces], target: .bitsPerPixel(0.001), hint: .png)
-        #expect(!tooSmall.metTarget && tooSmall.rung == 0)
+        #expect(!tooSmall.metTarget && tooSmall.file.count == sizes[0])
     }
 
     /// --model auto: a face goes to the face model, a digit to the digit model.
