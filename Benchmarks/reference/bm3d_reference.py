@@ -13,6 +13,7 @@ import glob
 import os
 import re
 import time
+from importlib.metadata import version
 
 import numpy as np
 import bm3d
@@ -33,10 +34,10 @@ def main():
     clean = np.fromfile(os.path.join(folder, "clean.u8"), dtype=np.uint8).reshape(-1, args.side, args.side)
     if args.limit:
         clean = clean[: args.limit]
-    print(f"BM3D (bm3d {getattr(bm3d, '__version__', '?')}) on {len(clean)} images of {args.dir}")
+    print(f"BM3D (bm3d {version('bm3d')}) on {len(clean)} images of {args.dir}")
     print("| sigma | noisy PSNR | BM3D PSNR | s/image |")
     print("|---|---|---|---|")
-    for path in sorted(glob.glob(os.path.join(folder, "noisy-*.u8")), key=lambda p: int(re.findall(r"(\d+)", p)[-1])):
+    for path in sorted(glob.glob(os.path.join(folder, "noisy-*.u8")), key=lambda p: int(re.findall(r"noisy-(\d+)\.u8", p)[0])):
         sigma = int(re.findall(r"noisy-(\d+)\.u8", path)[0])
         noisy = np.fromfile(path, dtype=np.uint8).reshape(-1, args.side, args.side)[: len(clean)]
         start = time.perf_counter()

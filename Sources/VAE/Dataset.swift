@@ -22,13 +22,19 @@ public struct ImageDataset: Sendable {
     }
 
     /// Writes images `indices` as Float in [0, 1] (pixel / 255), one after another.
-    public func fill(_ batch: UnsafeMutableBufferPointer<Float>, with indices: ArraySlice<Int>) {
+    /// Writes the images at `indices` as values in 0...1; `mirrored(row)` true writes that one flipped left to right.
+    public func fill(_ batch: UnsafeMutableBufferPointer<Float>, with indices: ArraySlice<Int>,
+                     mirrored: (Int) -> Bool = { _ in false }) {
         let n = pixelsPerImage
         precondition(batch.count >= indices.count * n)
         pixels.withUnsafeBufferPointer { source in
             for (row, index) in indices.enumerated() {
                 let from = source.baseAddress! + index * n, to = batch.baseAddress! + row * n
-                for i in 0..<n { to[i] = Float(from[i]) * (1 / 255) }
+                if mirrored(row) {
+                    for y in 0..<side { for x in 0..<side { to[y * side + x] = Float(from[y * side + side - 1 - x]) * (1 / 255) } }
+                } else {
+                    for i in 0..<n { to[i] = Float(from[i]) * (1 / 255) }
+                }
             }
         }
     }

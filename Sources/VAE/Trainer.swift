@@ -16,6 +16,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var maxGradientNorm: Float?
     /// Split each batch across this many cores (1 or 2; see DataParallelStep). Nil in older checkpoints: 1.
     public var workers: Int?
+    /// Mirror each training image left to right with probability 1/2 (faces are nearly symmetric; this halves
+    /// the overfitting of high-rate face models on LFW's 10,000 images). Nil in older checkpoints: off.
+    public var flip: Bool?
 
     public init() {}
 }
@@ -77,6 +80,8 @@ public final class Trainer {
         var shuffler = SplitMix64(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
         order.shuffle(using: &shuffler)
         var rng = Xoshiro256StarStar(seed: options.seed ^ (UInt64(epoch) &* 0xD1B5_4A32_D192_ED03))
+        var flips = SplitMix64(seed: options.seed &+ UInt64(epoch) &* 0xA24B_AED4_963E_E407)
+        let flip = options.flip ?? false
 
         // Data-parallel steps want one BLAS thread per worker; evaluation below goes back to the caller's count.
         let blasThreads = BLAS.threadCount
@@ -88,7 +93,8 @@ public final class Trainer {
         var batchStart = 0
         while batchStart < order.count {
             let indices = order[batchStart..<min(order.count, batchStart + options.batchSize)]
-            let x = Tensor(shape: [indices.count, 1, side, side]) { train.fill($0, with: indices) }
+            let mirrored = (0..<indices.count).map { _ in flip && flips.next() & 1 == 1 }
+            let x = Tensor(shape: [indices.count, 1, side, side]) { train.fill($0, with: indices, mirrored: { mirrored[$0] }) }
             let parts = parallel?.step(batch: x, beta: beta(atStep: step), samples: options.samples, rng: &rng)
                 ?? model.trainStep(batch: x, beta: beta(atStep: step), samples: options.samples, rng: &rng)
             step += 1

@@ -77,6 +77,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Use only the first N images (quick experiments).")
     var limit: Int?
 
+    @Flag(help: "Augment: mirror each training image left to right with probability 1/2 (faces).")
+    var flip = false
+
     @Flag(help: "Continue from MODEL.checkpoint.")
     var resume = false
 
@@ -159,6 +162,7 @@ struct TrainCommand: ParsableCommand {
             options.samples = samples
             options.maxGradientNorm = clip
             options.workers = workers ?? (arch == .conv ? 2 : 1)
+            options.flip = flip
         }
         options.epochs = epochs
         if history.count >= options.epochs {

@@ -67,7 +67,8 @@ struct CLI {
         #expect(again.status == 1)
         #expect(again.stderr == "vaecodec: face.vae: already exists (use --force to overwrite)\n")
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/face.vae")) == original)
-        #expect(try CLI.run(["compress", "face.png", "--model", CLI.faces, "--quality", "100", "--force"], in: dir).status == 0)
+        // Another model makes another file (the tiny fixture model codes this face the same at every quality).
+        #expect(try CLI.run(["compress", "face.png", "--model", CLI.digits, "--force"], in: dir).status == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/face.vae")) != original)
     }
 

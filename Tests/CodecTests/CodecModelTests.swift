@@ -132,6 +132,11 @@ import ImageIO
         #expect(choice.model.fingerprint == (isFace ? CodecFixture.faces : CodecFixture.digits).fingerprint, "PSNR \(choice.canvasPSNR)")
     }
 
+    @Test func shippedModelsGroupIntoFamiliesByName() {
+        #expect(ModelStore.family(of: "faces") == "faces" && ModelStore.family(of: "faces-hi") == "faces")
+        #expect(ModelStore.family(of: "digits-hi") == "digits" && ModelStore.family(of: "facesx") == "facesx")
+    }
+
     @Test func psnrOfKnownError() {
         #expect(abs(Distortion.psnr([0, 0, 0, 0], [1, 1, 1, 1]) - 48.1308) < 1e-3)
         #expect(Distortion.psnr([5], [5]) == 99)

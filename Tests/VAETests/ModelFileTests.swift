@@ -114,6 +114,13 @@ import NeuralNet
         let again = data.splitByIdentity(validationFraction: 0.2, seed: 5)
         #expect(again.validation.identities == validation.identities)
     }
+
+    @Test func fillMirrorsOnlyTheRowsAsked() {
+        // Two 3x3 images with distinct pixels; the second is written mirrored left to right.
+        let data = ImageDataset(side: 3, pixels: (0..<18).map(UInt8.init), identities: [0, 1], source: "t")
+        let x = Tensor(shape: [2, 1, 3, 3]) { data.fill($0, with: [0, 1], mirrored: { $0 == 1 }) }
+        #expect(x.data.map { Int(($0 * 255).rounded()) } == [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 10, 9, 14, 13, 12, 17, 16, 15])
+    }
 }
 
 @Suite struct ParameterCountTests {
