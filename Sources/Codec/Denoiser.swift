@@ -13,19 +13,24 @@ import VAE
 ///     noise is weak the pixel keeps its own value (detail the decoder cannot draw), where it is strong the
 ///     prior's picture wins. For an image larger than the canvas, D(z*) is upsampled and the blend is done at
 ///     full resolution;
-///  3. Wiener: the blend serves as the pilot of an empirical Wiener filter of y in sliding 8x8 DCT blocks
-///     (`DCTWiener`), which keeps the frequencies the prior says are signal, at the observation's values; a
-///     second pass uses the first pass's output as its pilot (as BM3D's second stage refines its first).
+///  3. Wiener: an empirical Wiener filter of y in sliding 8x8 DCT blocks (`DCTWiener`) keeps the frequencies a
+///     pilot says are signal, at the observation's values; two passes, the second piloted by the first. The pilot
+///     is the mean of the blend and the same filter's classical estimate (blur-piloted): measured on held-out
+///     faces, the blend alone is the better pilot at strong noise, the classical one at weak noise (where the
+///     image's own detail is beyond the decoder), and their mean is within 0.1 dB of the better at each level.
 public struct Denoiser {
     public let model: CodecModel
-    public var steps = 60
+    public var steps = 30
     public var learningRate: Float = 0.05
 
     public init(model: CodecModel) { self.model = model }
 
     public struct Result {
-        /// The final estimate at the input's size (0...255): two DCT Wiener passes over y, piloted by `blended`.
+        /// The final estimate at the input's size (0...255): two DCT Wiener passes over y, piloted by the mean of
+        /// `blended` and `classical`.
         public var image: GrayImage
+        /// The same filter with no prior (`DCTWiener.blurPiloted`): what the VAE is measured against.
+        public var classical: GrayImage
         /// The variance-weighted blend of y and D(z*), at the input's size.
         public var blended: GrayImage
         /// The decoder's picture alone at z* (canvas size), and the encoder-decoder picture at mu(y).
@@ -122,8 +127,10 @@ public struct Denoiser {
             }
             let plain = encoderDecoder[(index * pixels)..<((index + 1) * pixels)].map { $0 * 255 }
             let blend = GrayImage(width: image.width, height: image.height, pixels: blended)
-            let firstPass = DCTWiener.filter(image, pilot: blend, sigma: sigmas[index])
-            return Result(image: DCTWiener.filter(image, pilot: firstPass, sigma: sigmas[index]), blended: blend, mapCanvas: mapCanvas,
+            let classical = DCTWiener.blurPiloted(image, sigma: sigmas[index])
+            let pilot = GrayImage(width: image.width, height: image.height, pixels: zip(blend.pixels, classical.pixels).map { ($0 + $1) / 2 })
+            return Result(image: DCTWiener.twoPass(image, pilot: pilot, sigma: sigmas[index]), classical: classical,
+                          blended: blend, mapCanvas: mapCanvas,
                           encoderDecoderCanvas: GrayImage(width: side, height: side, pixels: Array(plain)), latent: latent,
                           energyPerPixel: energy / Double(pixels), fitRatio: excess / modelPower)
         }
@@ -235,9 +242,16 @@ public enum DCTWiener {
         return GrayImage(width: w, height: h, pixels: (0..<(w * h)).map { min(max(sum[$0] / weight[$0], 0), 255) })
     }
 
-    /// The classical fallback when no prior applies: the image pilots its own Wiener filter, then the result does.
-    public static func selfPiloted(_ image: GrayImage, sigma: Double) -> GrayImage {
-        filter(image, pilot: filter(image, pilot: image, sigma: sigma), sigma: sigma)
+    /// Two passes: the pilot's Wiener estimate pilots the second (as BM3D's second stage refines its first).
+    public static func twoPass(_ noisy: GrayImage, pilot: GrayImage, sigma: Double) -> GrayImage {
+        filter(noisy, pilot: filter(noisy, pilot: pilot, sigma: sigma), sigma: sigma)
+    }
+
+    /// The classical estimate, no prior: a Gaussian blur pilots two Wiener passes. The blur's width grows with
+    /// the noise, 0.6 + sigma / 50 pixels (0.9, 1.1, 1.6 at sigma 15, 25, 50): a little wider than the blur that is
+    /// best on its own, since a pilot only has to say which frequencies are signal.
+    public static func blurPiloted(_ image: GrayImage, sigma: Double) -> GrayImage {
+        twoPass(image, pilot: GaussianBlur.apply(image, sigma: 0.6 + sigma / 50), sigma: sigma)
     }
 
     /// 2-D DCT (or its inverse) of an 8x8 block: B X B^T, or B^T X B.
@@ -258,5 +272,32 @@ public enum DCTWiener {
             }
         }
         return out
+    }
+}
+
+/// Separable Gaussian blur with clamped edges.
+public enum GaussianBlur {
+    public static func apply(_ image: GrayImage, sigma: Double) -> GrayImage {
+        let radius = max(1, Int((3 * sigma).rounded(.up)))
+        let raw = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        let total = raw.reduce(0, +)
+        let kernel = raw.map { Float($0 / total) }
+        let (w, h) = (image.width, image.height)
+        var horizontal = [Float](repeating: 0, count: w * h), out = horizontal
+        for y in 0..<h {
+            for x in 0..<w {
+                var s: Float = 0
+                for k in -radius...radius { s += kernel[k + radius] * image.pixels[y * w + min(max(x + k, 0), w - 1)] }
+                horizontal[y * w + x] = s
+            }
+        }
+        for y in 0..<h {
+            for x in 0..<w {
+                var s: Float = 0
+                for k in -radius...radius { s += kernel[k + radius] * horizontal[min(max(y + k, 0), h - 1) * w + x] }
+                out[y * w + x] = s
+            }
+        }
+        return GrayImage(width: w, height: h, pixels: out)
     }
 }

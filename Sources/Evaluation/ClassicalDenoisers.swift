@@ -1,31 +1,9 @@
 import ImageIO
+import Codec
 
 /// The classical denoisers the VAE is compared with, on 8-bit gray planes.
 public enum ClassicalDenoisers {
-    /// Separable Gaussian blur with clamped edges.
-    public static func gaussianBlur(_ image: GrayImage, sigma: Double) -> GrayImage {
-        let radius = max(1, Int((3 * sigma).rounded(.up)))
-        let raw = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
-        let total = raw.reduce(0, +)
-        let kernel = raw.map { Float($0 / total) }
-        let (w, h) = (image.width, image.height)
-        var horizontal = [Float](repeating: 0, count: w * h), out = horizontal
-        for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for k in -radius...radius { s += kernel[k + radius] * image.pixels[y * w + min(max(x + k, 0), w - 1)] }
-                horizontal[y * w + x] = s
-            }
-        }
-        for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for k in -radius...radius { s += kernel[k + radius] * horizontal[min(max(y + k, 0), h - 1) * w + x] }
-                out[y * w + x] = s
-            }
-        }
-        return GrayImage(width: w, height: h, pixels: out)
-    }
+    public static func gaussianBlur(_ image: GrayImage, sigma: Double) -> GrayImage { GaussianBlur.apply(image, sigma: sigma) }
 
     /// 3x3 median with clamped edges.
     public static func median3x3(_ image: GrayImage) -> GrayImage {

@@ -29,7 +29,7 @@ public struct RateDistortionBench {
         (self.models, self.pca, self.images) = (models, pca, images)
     }
 
-    /// The --quality values swept: lambda falls by 10^(3/99) a step, so these are evenly spaced in log lambda.
+    /// The --quality values swept: lambda falls by 10^(4.5/99) a step, so these are evenly spaced in log lambda.
     public static let qualities = Array(stride(from: 1, through: 100, by: 9))
 
     public struct Timing: Sendable {

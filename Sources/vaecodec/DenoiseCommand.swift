@@ -68,7 +68,7 @@ struct DenoiseCommand: ParsableCommand {
             let (model, result) = fits.min { $0.1.energyPerPixel < $1.1.energyPerPixel }!
             let outOfDomain = result.fitRatio > Self.outOfDomainFitRatio
             // Out of domain the prior would paint its own kind of picture: use the image as its own pilot instead.
-            let cleaned = outOfDomain ? DCTWiener.selfPiloted(image, sigma: noise) : result.image
+            let cleaned = outOfDomain ? result.classical : result.image
             let format = ImageFormat(pathExtension: target) ?? decoded.format
             let bytes = format == .png ? try ImageCodec.encodePNG(cleaned.image())
                                        : try ImageCodec.encodeJPEG(cleaned.image(), quality: jpegQuality)
@@ -85,7 +85,7 @@ struct DenoiseCommand: ParsableCommand {
             try Files.writeAtomically(bytes, to: target, overwrite: force)
             if outOfDomain {
                 Terminal.error("warning: \(input): this image does not look like what model \(model.name) was trained on "
-                               + "(fit ratio \(decimal(result.fitRatio, 1)), typical about 1): denoised without the VAE prior (self-piloted Wiener filter)")
+                               + "(fit ratio \(decimal(result.fitRatio, 1)), typical about 1): denoised without the VAE prior (blur-piloted Wiener filter)")
             }
             Terminal.info("\(input) -> \(target): noise sigma \(decimal(noise, 1)) (\(estimated ? "estimated" : "given")), "
                           + "model \(model.name), fit ratio \(decimal(result.fitRatio, 2))", quiet: common.quiet || toStdout)

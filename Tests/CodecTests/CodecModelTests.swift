@@ -90,9 +90,9 @@ import ImageIO
 
 @Suite struct RateControlTests {
     @Test func lambdaFallsGeometricallyWithQuality() {
-        #expect(abs(QualityScale.lambda(forQuality: 1) - 1e4) < 1e-6)
-        #expect(abs(QualityScale.lambda(forQuality: 100) - 10) < 1e-9)
-        #expect(abs(QualityScale.lambda(forQuality: 34) - 1e3) < 1e-6)
+        #expect(abs(QualityScale.lambda(forQuality: 1) - 1e5) < 1e-5)
+        #expect(abs(QualityScale.lambda(forQuality: 100) - 10.0.squareRoot()) < 1e-9)
+        #expect(abs(QualityScale.lambda(forQuality: 23) - 1e4) < 1e-6)
     }
 
     /// Each quality picks the candidate of least SSE + lambda * bits, so files never shrink as quality rises,
