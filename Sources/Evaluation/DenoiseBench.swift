@@ -121,9 +121,9 @@ public struct DenoiseBench {
         }
         md += "\nThe ablation: `VAE encoder-decoder` skips the MAP optimisation; `VAE MAP` is the prior's picture alone; "
             + "`+ blend` adds back the observation where the noise is weaker than the model's own error; `+ Wiener` (the method "
-            + "`vaecodec denoise` uses) filters the observation in 8x8 DCT blocks, twice, piloted by the mean of the blend and "
-            + "`Wiener, blur pilot`, which is the same filter piloted by a Gaussian blur alone (width 0.6 + sigma/50, no prior): "
-            + "the difference between the last two rows is the VAE's share of the result.\n"
+            + "`vaecodec denoise` uses) filters the observation in 8x8 DCT blocks with the blend as the pilot, twice (the second pass "
+            + "with the first one's output as its pilot). `Wiener, blur pilot` is the same filter piloted by a Gaussian blur "
+            + "(width 0.6 + sigma/50, no prior): the difference between the last two rows is the VAE's share of the result.\n"
         return md
     }
 
