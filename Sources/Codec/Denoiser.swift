@@ -20,8 +20,8 @@ import VAE
 ///     the prior knows and a blur does not.
 public struct Denoiser {
     public let model: CodecModel
-    public var steps = 60
-    public var learningRate: Float = 0.05
+    public var steps = 20
+    public var learningRate: Float = 0.15
 
     public init(model: CodecModel) { self.model = model }
 
