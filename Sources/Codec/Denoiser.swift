@@ -41,6 +41,21 @@ public struct Denoiser {
         /// The residual y - D(z*) beyond the noise, over the model's own error variance: (|r|^2 - n s^2) / sum s_m^2.
         /// About 1 (or less) for an image the model can draw, several times that for out-of-domain input.
         public var fitRatio: Double
+
+        /// |z*|^2 / k: about 1 under the prior. A decoder can draw almost anything from a latent far enough out
+        /// (the face model fits a digit with a fit ratio near 0, at |z*|^2 / k of 8 to 13), so the latent's own
+        /// improbability is the other half of the out-of-domain test.
+        public var latentMeanSquare: Double { latent.reduce(0.0) { $0 + Double($1 * $1) } / Double(max(1, latent.count)) }
+
+        /// Measured at sigma 25 with the shipped models: held-out LFW faces reach a fit ratio of about 2 and a latent
+        /// mean square of about 3 (the bench's denoising report counts the held-out images flagged at each level).
+        public static let outOfDomainFitRatio = 3.0
+        public static let outOfDomainLatentMeanSquare = 5.0
+
+        /// True when the model cannot draw the image from a plausible latent: its picture would be a guess.
+        public var looksOutOfDomain: Bool {
+            fitRatio > Self.outOfDomainFitRatio || latentMeanSquare > Self.outOfDomainLatentMeanSquare
+        }
     }
 
     /// The decoder's per-pixel variance s_m^2 (0...1 units) at its mean picture `mean`.

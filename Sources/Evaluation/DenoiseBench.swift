@@ -37,8 +37,10 @@ public struct DenoiseBench {
     }
 
     /// Rows per (noise level, method, image); `examples` keeps image 0..<8's outputs at each level for a grid.
-    public func run(progress: (Int) -> Void) -> (rows: [Row], examples: [Double: [String: [GrayImage]]]) {
+    /// `flagged` counts, per level, the held-out images the denoiser would call out of domain (false alarms).
+    public func run(progress: (Int) -> Void) -> (rows: [Row], examples: [Double: [String: [GrayImage]]], flagged: [Double: Int]) {
         var rows: [Row] = []
+        var flagged: [Double: Int] = [:]
         var examples: [Double: [String: [GrayImage]]] = [:]
         let denoiser = Denoiser(model: model)
         var done = 0
@@ -83,10 +85,11 @@ public struct DenoiseBench {
             record("VAE MAP", results.map(\.mapCanvas), seconds: vaeTime)
             record("VAE MAP + blend", results.map(\.blended), seconds: vaeTime)
             record("VAE MAP + blend + Wiener", results.map(\.image), seconds: vaeTime)
+            flagged[sigma] = results.filter(\.looksOutOfDomain).count
             done += 1
             progress(done)
         }
-        return (rows, examples)
+        return (rows, examples, flagged)
     }
 
     /// Single-image latency of the full VAE method (what `vaecodec denoise` does per file), in seconds.
@@ -99,7 +102,8 @@ public struct DenoiseBench {
         return (MonotonicClock.seconds() - start) / Double(max(1, noisy.count))
     }
 
-    public static func markdown(rows: [Row], title: String, command: String, description: [String], singleImageSeconds: Double) -> String {
+    public static func markdown(rows: [Row], title: String, command: String, description: [String], singleImageSeconds: Double,
+                                flagged: [Double: Int] = [:]) -> String {
         var md = "# \(title)\n\n" + description.map { "- \($0)\n" }.joined() + "- Produced by: `\(command)`\n\n"
         md += "Gaussian noise of deviation sigma (8-bit units), clipped to 0...255 and rounded; PSNR (dB), SSIM and "
             + "time per image, averaged over images. VAE rows share one batched run; `vaecodec denoise` on one file takes "
@@ -124,6 +128,11 @@ public struct DenoiseBench {
             + "`vaecodec denoise` uses) filters the observation in 8x8 DCT blocks with the blend as the pilot, twice (the second pass "
             + "with the first one's output as its pilot). `Wiener, blur pilot` is the same filter piloted by a Gaussian blur "
             + "(width 0.6 + sigma/50, no prior): the difference between the last two rows is the VAE's share of the result.\n"
+        if !flagged.isEmpty {
+            let count = rows.filter { $0.method == "noisy" && $0.sigma == sigmas[0] }.count
+            md += "\nOut-of-domain false alarms (held-out images `vaecodec denoise` would refuse to trust the prior on): "
+                + flagged.sorted { $0.key < $1.key }.map { "\($0.value) of \(count) at sigma \(Int($0.key))" }.joined(separator: ", ") + ".\n"
+        }
         return md
     }
 

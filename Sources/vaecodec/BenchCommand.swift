@@ -115,11 +115,12 @@ struct BenchCommand: ParsableCommand {
             }
         }
         let progress = Progress("denoising study", total: levels.count, quiet: common.quiet)
-        let (rows, examples) = study.run { progress.update($0, unit: "levels") }
+        let (rows, examples, flagged) = study.run { progress.update($0, unit: "levels") }
         progress.finish()
         let latency = study.singleImageSeconds(sigma: 25)
         let md = DenoiseBench.markdown(rows: rows, title: "vaecodec denoising study on \(data)", command: command,
-                                       description: [about, "model: \(model.name) (\(model.vae.config.summary))"], singleImageSeconds: latency)
+                                       description: [about, "model: \(model.name) (\(model.vae.config.summary))"], singleImageSeconds: latency,
+                                       flagged: flagged)
         try Files.writeAtomically(Array(md.utf8), to: out + "/denoise.md", overwrite: force)
         try Files.writeAtomically(Array(DenoiseBench.csv(rows).utf8), to: out + "/denoise.csv", overwrite: force)
         let gridSigma = levels.contains(25) ? 25 : levels[0]

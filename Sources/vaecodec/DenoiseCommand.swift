@@ -38,10 +38,6 @@ struct DenoiseCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    /// Above this ratio of residual power to the power the model expects, the image is out of the model's domain.
-    /// Measured with the face model: noisy held-out LFW faces 0.6-1.8, a digit or the camera man 3.9-4.4 (docs/MODELS.md).
-    static let outOfDomainFitRatio = 3.0
-
     func validate() throws {
         if (output != nil || uncertainty != nil) && inputs.count > 1 { throw ValidationError("-o and --uncertainty take one input only") }
         if sigma != "auto", !(Double(sigma).map { $0 >= 0 && $0 < 256 } ?? false) { throw ValidationError("--sigma must be auto or a number in 0...255") }
@@ -66,7 +62,7 @@ struct DenoiseCommand: ParsableCommand {
             // Every candidate model fits the image; the lowest negative log posterior per pixel wins.
             let fits = models.map { ($0, Denoiser(model: $0).denoise(image, sigma: max(noise, 0.5))) }
             let (model, result) = fits.min { $0.1.energyPerPixel < $1.1.energyPerPixel }!
-            let outOfDomain = result.fitRatio > Self.outOfDomainFitRatio
+            let outOfDomain = result.looksOutOfDomain
             // Out of domain the prior would paint its own kind of picture: use the image as its own pilot instead.
             let cleaned = outOfDomain ? result.classical : result.image
             let format = ImageFormat(pathExtension: target) ?? decoded.format
@@ -85,10 +81,12 @@ struct DenoiseCommand: ParsableCommand {
             try Files.writeAtomically(bytes, to: target, overwrite: force)
             if outOfDomain {
                 Terminal.error("warning: \(input): this image does not look like what model \(model.name) was trained on "
-                               + "(fit ratio \(decimal(result.fitRatio, 1)), typical about 1): denoised without the VAE prior (blur-piloted Wiener filter)")
+                               + "(fit ratio \(decimal(result.fitRatio, 1)), latent mean square \(decimal(result.latentMeanSquare, 1)); "
+                               + "both about 1 in its domain): denoised without the VAE prior (blur-piloted Wiener filter)")
             }
             Terminal.info("\(input) -> \(target): noise sigma \(decimal(noise, 1)) (\(estimated ? "estimated" : "given")), "
-                          + "model \(model.name), fit ratio \(decimal(result.fitRatio, 2))", quiet: common.quiet || toStdout)
+                          + "model \(model.name), fit ratio \(decimal(result.fitRatio, 2)), latent mean square \(decimal(result.latentMeanSquare, 2))",
+                          quiet: common.quiet || toStdout)
         }
     }
 }

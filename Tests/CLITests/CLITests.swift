@@ -196,6 +196,19 @@ struct CLI {
         #expect(auto.status == 0 && String(decoding: auto.stdout, as: UTF8.self).contains("(estimated)"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/auto.jpg")).starts(with: [0xFF, 0xD8]))
     }
+    /// A shipped face model: a digit is out of its domain (its MAP latent is far out in the prior's tail),
+    /// the fixture face is not; the output is written either way.
+    @Test func aDigitIsOutOfTheFaceModelsDomain() throws {
+        let dir = try CLI.temporaryDirectory()
+        try CLI.copy("images/digit-7.png", to: dir, as: "digit.png")
+        try CLI.copy("images/face-lfw-64.png", to: dir, as: "face.png")
+        let digit = try CLI.run(["denoise", "digit.png", "--model", "faces-hi", "--sigma", "10"], in: dir)
+        #expect(digit.status == 0, "\(digit.stderr)")
+        #expect(digit.stderr.contains("warning: digit.png: this image does not look like what model faces"), "\(digit.stderr)")
+        #expect(CLI.files(in: dir).contains("digit.denoised.png"))
+        let face = try CLI.run(["denoise", "face.png", "--model", "faces-hi", "--sigma", "10"], in: dir)
+        #expect(face.status == 0 && face.stderr.isEmpty, "\(face.stderr)")
+    }
 }
 
 @Suite struct PictureCLITests {
