@@ -20,8 +20,8 @@ import VAE
 ///     the prior knows and a blur does not.
 public struct Denoiser {
     public let model: CodecModel
-    public var steps = 20
-    public var learningRate: Float = 0.15
+    public var steps = 12
+    public var learningRate: Float = 0.25
 
     public init(model: CodecModel) { self.model = model }
 
@@ -90,7 +90,7 @@ public struct Denoiser {
 
         var z = mu
         var m = [Float](repeating: 0, count: n * k), v = m
-        for step in 1...steps {
+        for step in 1..<(steps + 1) {
             let (_, dz) = vae.decoderGradient(z: Tensor(shape: [n, k], data: z)) { mean in
                 var grad = mean
                 for image in 0..<n {

@@ -146,7 +146,7 @@ public struct DenoiseBench {
     public static func grid(clean: [GrayImage], examples: [String: [GrayImage]], sigma: Double) -> Picture {
         let order = ["noisy", "gaussian blur", "non-local means", "Wiener, blur pilot", "VAE MAP", "VAE MAP + blend + Wiener"]
         let count = min(8, clean.count), side = clean.first?.width ?? 64, scale = max(1, 128 / side)
-        let tile = side * scale, rowHeight = tile + 24, labelWidth = 120
+        let tile = side * scale, rowHeight = tile + 24, labelWidth = 150
         var picture = Picture(width: labelWidth + count * (tile + 8), height: (order.count + 1) * rowHeight + 24)
         picture.text("sigma \(Int(sigma))", x: 4, y: 4)
         for (r, name) in (["clean"] + order).enumerated() {

@@ -59,9 +59,17 @@ struct DenoiseCommand: ParsableCommand {
             let image = decoded.image.gray()
             let estimated = sigma == "auto"
             let noise = estimated ? NoiseEstimator.sigma(image) : Double(sigma)!
-            // Every candidate model fits the image; the lowest negative log posterior per pixel wins.
-            let fits = models.map { ($0, Denoiser(model: $0).denoise(image, sigma: max(noise, 0.5))) }
-            let (model, result) = fits.min { $0.1.energyPerPixel < $1.1.energyPerPixel }!
+            // The model whose encoder guess fits best (lowest negative log posterior per pixel) runs the MAP steps:
+            // one optimisation however many models are candidates.
+            let model = models.count == 1 ? models[0] : models.min { a, b in
+                func energy(_ m: CodecModel) -> Double {
+                    var guess = Denoiser(model: m)
+                    guess.steps = 0
+                    return guess.denoise(image, sigma: max(noise, 0.5)).energyPerPixel
+                }
+                return energy(a) < energy(b)
+            }!
+            let result = Denoiser(model: model).denoise(image, sigma: max(noise, 0.5))
             let outOfDomain = result.looksOutOfDomain
             // Out of domain the prior would paint its own kind of picture: use the image as its own pilot instead.
             let cleaned = outOfDomain ? result.classical : result.image
