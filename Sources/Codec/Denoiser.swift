@@ -28,8 +28,6 @@ public struct Denoiser {
     public struct Result {
         /// The final estimate at the input's size (0...255): two DCT Wiener passes over y, piloted by `blended`.
         public var image: GrayImage
-        /// The same filter with no prior (`DCTWiener.blurPiloted`): what the VAE is measured against.
-        public var classical: GrayImage
         /// The variance-weighted blend of y and D(z*), at the input's size.
         public var blended: GrayImage
         /// The decoder's picture alone at z* (canvas size), and the encoder-decoder picture at mu(y).
@@ -142,7 +140,6 @@ public struct Denoiser {
             let plain = encoderDecoder[(index * pixels)..<((index + 1) * pixels)].map { $0 * 255 }
             let blend = GrayImage(width: image.width, height: image.height, pixels: blended)
             return Result(image: DCTWiener.twoPass(image, pilot: blend, sigma: sigmas[index]),
-                          classical: DCTWiener.blurPiloted(image, sigma: sigmas[index]),
                           blended: blend, mapCanvas: mapCanvas,
                           encoderDecoderCanvas: GrayImage(width: side, height: side, pixels: Array(plain)), latent: latent,
                           energyPerPixel: energy / Double(pixels), fitRatio: excess / modelPower)

@@ -71,8 +71,8 @@ struct DenoiseCommand: ParsableCommand {
             }!
             let result = Denoiser(model: model).denoise(image, sigma: max(noise, 0.5))
             let outOfDomain = result.looksOutOfDomain
-            // Out of domain the prior would paint its own kind of picture: use the image as its own pilot instead.
-            let cleaned = outOfDomain ? result.classical : result.image
+            // Out of domain the prior would paint its own kind of picture: a blur pilots the Wiener filter instead.
+            let cleaned = outOfDomain ? DCTWiener.blurPiloted(image, sigma: max(noise, 0.5)) : result.image
             let format = ImageFormat(pathExtension: target) ?? decoded.format
             let bytes = format == .png ? try ImageCodec.encodePNG(cleaned.image())
                                        : try ImageCodec.encodeJPEG(cleaned.image(), quality: jpegQuality)
