@@ -88,7 +88,7 @@ public struct Denoiser {
 
         var z = mu
         var m = [Float](repeating: 0, count: n * k), v = m
-        for step in 1..<(steps + 1) {
+        for step in stride(from: 1, through: steps, by: 1) {  // steps = 0: the encoder's guess alone
             let (_, dz) = vae.decoderGradient(z: Tensor(shape: [n, k], data: z)) { mean in
                 var grad = mean
                 for image in 0..<n {

@@ -65,7 +65,8 @@ public enum ModelStore {
 /// `--quality 1...100` as a Lagrange multiplier: the encoder picks, per image, the model and rung that minimise
 /// J = SSE + lambda * bits (SSE over the 64x64 canvas in 8-bit units, bits of the whole file). Lambda falls
 /// geometrically from 10^5 at quality 1 to 10^0.5 at quality 100, so each +22 in quality makes a bit worth a
-/// tenth as much distortion (the range reaches the coarsest rungs of the lowest-rate models at quality 1). A higher quality never gives a smaller file for the same image and models.
+/// tenth as much distortion (the range reaches the coarsest rungs of the lowest-rate models at quality 1).
+/// A higher quality never gives a smaller file for the same image and models.
 public enum QualityScale {
     public static let defaultQuality = 60
 

@@ -61,14 +61,12 @@ struct DenoiseCommand: ParsableCommand {
             let noise = estimated ? NoiseEstimator.sigma(image) : Double(sigma)!
             // The model whose encoder guess fits best (lowest negative log posterior per pixel) runs the MAP steps:
             // one optimisation however many models are candidates.
-            let model = models.count == 1 ? models[0] : models.min { a, b in
-                func energy(_ m: CodecModel) -> Double {
-                    var guess = Denoiser(model: m)
-                    guess.steps = 0
-                    return guess.denoise(image, sigma: max(noise, 0.5)).energyPerPixel
-                }
-                return energy(a) < energy(b)
-            }!
+            func guessEnergy(_ m: CodecModel) -> Double {
+                var guess = Denoiser(model: m)
+                guess.steps = 0
+                return guess.denoise(image, sigma: max(noise, 0.5)).energyPerPixel
+            }
+            let model = models.count == 1 ? models[0] : models.map { ($0, guessEnergy($0)) }.min { $0.1 < $1.1 }!.0
             let result = Denoiser(model: model).denoise(image, sigma: max(noise, 0.5))
             let outOfDomain = result.looksOutOfDomain
             // Out of domain the prior would paint its own kind of picture: a blur pilots the Wiener filter instead.
