@@ -9,7 +9,11 @@ import NeuralNet
 /// - conv, S = log2(canvas/4) stages, channels cᵢ = c·2ⁱ: encoder = S × [Conv2d(k4,s2,p1), act], Flatten,
 ///   Linear(c_{S−1}·16 → 2·latent); decoder = Linear(latent → c_{S−1}·16), act, Unflatten to [c_{S−1},4,4],
 ///   (S−1) × [ConvTranspose2d(k4,s2,p1), act], ConvTranspose2d(c₀→1).
-/// The encoder's last layer emits [μ | log σ²] side by side. The decoder emits logits o, and the
+/// - spatial, grid g = canvas/8, C = latent/g² channels: encoder = 3 × [Conv2d(k4,s2,p1), act] (c, 2c, 4c),
+///   Conv2d(4c → 2C, k3,s1,p1); decoder = Unflatten to [C,g,g], ConvTranspose2d(C → 4c, k3,s1,p1), act,
+///   2 × [ConvTranspose2d(k4,s2,p1), act] (2c, c), ConvTranspose2d(c→1, k4,s2,p1).
+/// The encoder's last layer emits [μ | log σ²] side by side (spatial: the first C channels are μ, so the
+/// flattened output has the same layout, and latent index = channel·g² + row·g + column). The decoder emits logits o, and the
 /// pixel mean is sigmoid(o) under both likelihoods.
 public final class VAEModel {
     public let config: VAEConfig
@@ -80,6 +84,29 @@ public final class VAEModel {
             }
             decoderLayers.append(ConvTranspose2d(channels[0], 1, kernel: 4, stride: 2, padding: 1,
                                                  name: name("decoder", decoderLayers), initialization: .xavier, rng: &rng))
+        case .spatial:
+            let c = config.hidden[0], latentChannels = config.latentChannels, grid = config.spatialGrid
+            var inChannels = 1
+            for width in [c, 2 * c, 4 * c] {
+                encoderLayers.append(Conv2d(inChannels, width, kernel: 4, stride: 2, padding: 1,
+                                            name: name("encoder", encoderLayers), rng: &rng))
+                encoderLayers.append(activation())
+                inChannels = width
+            }
+            encoderLayers.append(Conv2d(4 * c, 2 * latentChannels, kernel: 3, stride: 1, padding: 1,
+                                        name: name("encoder", encoderLayers), initialization: .xavier, rng: &rng))
+            encoderLayers.append(Flatten())
+            decoderLayers.append(Reshape([latentChannels, grid, grid]))
+            decoderLayers.append(ConvTranspose2d(latentChannels, 4 * c, kernel: 3, stride: 1, padding: 1,
+                                                 name: name("decoder", decoderLayers), rng: &rng))
+            decoderLayers.append(activation())
+            for (from, to) in [(4 * c, 2 * c), (2 * c, c)] {
+                decoderLayers.append(ConvTranspose2d(from, to, kernel: 4, stride: 2, padding: 1,
+                                                     name: name("decoder", decoderLayers), rng: &rng))
+                decoderLayers.append(activation())
+            }
+            decoderLayers.append(ConvTranspose2d(c, 1, kernel: 4, stride: 2, padding: 1,
+                                                 name: name("decoder", decoderLayers), initialization: .xavier, rng: &rng))
         }
         // The data needs no gradient: skipping dx of the first layer saves a third of its backward.
         (encoderLayers[0] as! TrainableLayer).propagatesInputGradient = false
@@ -105,8 +132,8 @@ public final class VAEModel {
     /// Accepts [N, 1, H, W], [N, H, W] or [N, H·W]; the data is the same either way.
     private func encoderInput(_ x: Tensor) -> Tensor {
         precondition(x.elementsPerSample == config.pixels, "VAE input \(x.shape) does not hold \(config.pixels) pixels per image")
-        return config.arch == .conv ? x.reshaped([x.batchSize, 1, config.canvas, config.canvas])
-                                    : x.reshaped([x.batchSize, config.pixels])
+        return config.arch == .mlp ? x.reshaped([x.batchSize, config.pixels])
+                                   : x.reshaped([x.batchSize, 1, config.canvas, config.canvas])
     }
 
     private func imageShaped(_ t: Tensor) -> Tensor { t.reshaped([t.batchSize, 1, config.canvas, config.canvas]) }

@@ -39,8 +39,11 @@ extension VAEConfig {
         case .gaussian(.learnedGlobal): "Gaussian (learned global variance)"
         case .gaussian(.learnedPerPixel): "Gaussian (learned per-pixel variance)"
         }
-        let body = arch == .mlp ? "mlp \(pixels)-\(hidden.map(String.init).joined(separator: "-"))-\(latent)"
-                                : "conv c=\(hidden[0]) latent \(latent)"
+        let body = switch arch {
+        case .mlp: "mlp \(pixels)-\(hidden.map(String.init).joined(separator: "-"))-\(latent)"
+        case .conv: "conv c=\(hidden[0]) latent \(latent)"
+        case .spatial: "spatial c=\(hidden[0]) latent \(spatialGrid)x\(spatialGrid)x\(latentChannels)"
+        }
         return "\(body) on \(canvas)x\(canvas), \(likelihoodText)"
     }
 }
@@ -63,6 +66,8 @@ extension VAEConfig {
             total += top * 16 * 2 * z + 2 * z                                              // encoder Linear
             total += z * top * 16 + top * 16                                               // decoder Linear
             for i in 1...stages { total += c[i] * c[i - 1] * 16 + c[i - 1] }              // decoder ConvTranspose2d
+        case .spatial:
+            for layer in spatialLayers { total += Double(layer.inChannels) * Double(layer.outChannels) * Double(layer.kernel * layer.kernel) + Double(layer.outChannels) }
         }
         switch likelihood {
         case .gaussian(.learnedGlobal): total += 1
@@ -70,6 +75,16 @@ extension VAEConfig {
         default: break
         }
         return total
+    }
+}
+
+extension VAEConfig {
+    /// The spatial architecture's weight layers in order (encoder, then decoder), with the number of positions
+    /// each kernel is applied at (Conv2d: output positions; ConvTranspose2d: input positions).
+    var spatialLayers: [(inChannels: Int, outChannels: Int, kernel: Int, positions: Int)] {
+        let c = hidden[0], g = spatialGrid
+        return [(1, c, 4, 16 * g * g), (c, 2 * c, 4, 4 * g * g), (2 * c, 4 * c, 4, g * g), (4 * c, 2 * latentChannels, 3, g * g),
+                (latentChannels, 4 * c, 3, g * g), (4 * c, 2 * c, 4, g * g), (2 * c, c, 4, 4 * g * g), (c, 1, 4, 16 * g * g)]
     }
 }
 
@@ -103,6 +118,8 @@ extension VAEModel {
                 forward.append(2 * Double((i > 0 ? channels[i - 1] : 1) * channels[i] * 16 * side * side))
                 side *= 2
             }
+        case .spatial:
+            forward = config.spatialLayers.map { 2 * Double($0.inChannels * $0.outChannels * $0.kernel * $0.kernel * $0.positions) }
         }
         return 3 * forward.reduce(0, +) - forward[0]
     }

@@ -6,8 +6,12 @@ public struct VAEConfig: Codable, Equatable, Sendable {
     public enum Architecture: String, Codable, Sendable {
         /// Kingma & Welling's MLP: pixels → hidden widths → (μ, log σ²); decoder mirrors.
         case mlp
-        /// Fixed stride-2 4×4 convolution stack; see `VAEModel` for the exact layers.
+        /// Fixed stride-2 4×4 convolution stack to a 4×4 map, then dense layers to and from a global latent vector;
+        /// see `VAEModel` for the exact layers.
         case conv
+        /// Fully convolutional, no dense layer: the latent is a (canvas/8)² grid of vectors, each describing its
+        /// own 8×8 patch and its surroundings, so the decoder's detail grows with the rate instead of saturating.
+        case spatial
     }
 
     public enum Activation: String, Codable, Sendable {
@@ -34,7 +38,7 @@ public struct VAEConfig: Codable, Equatable, Sendable {
     /// Side of the square image in pixels.
     public var canvas: Int
     public var latent: Int
-    /// mlp: hidden layer widths from the input side. conv: [base channel count c].
+    /// mlp: hidden layer widths from the input side. conv, spatial: [base channel count c].
     public var hidden: [Int]
     public var likelihood: Likelihood
     public var activation: Activation
@@ -66,6 +70,12 @@ public struct VAEConfig: Codable, Equatable, Sendable {
         return ratio.trailingZeroBitCount
     }
 
+    /// spatial: the side of the latent grid (three stride-2 stages).
+    public var spatialGrid: Int { canvas / 8 }
+
+    /// spatial: latent channels per grid position.
+    public var latentChannels: Int { latent / max(1, spatialGrid * spatialGrid) }
+
     public func validate() throws {
         func fail(_ message: String) -> VAEConfigError { VAEConfigError(description: "invalid VAE config: " + message) }
         guard (1...4096).contains(canvas) else { throw fail("canvas \(canvas) outside 1...4096") }
@@ -78,6 +88,14 @@ public struct VAEConfig: Codable, Equatable, Sendable {
             guard hidden.count == 1 else { throw fail("conv takes hidden = [base channels], got \(hidden)") }
             guard let stages = convStages else { throw fail("conv canvas must be 4·2^S (8, 16, 32, 64, 128…), got \(canvas)") }
             guard hidden[0] << (stages - 1) <= 65536 else { throw fail("conv channel count overflows") }
+        case .spatial:
+            guard hidden.count == 1 else { throw fail("spatial takes hidden = [base channels], got \(hidden)") }
+            guard canvas % 8 == 0 else { throw fail("spatial canvas must be a multiple of 8, got \(canvas)") }
+            let cells = spatialGrid * spatialGrid
+            guard latent % cells == 0 else {
+                throw fail("spatial latent \(latent) must be a multiple of the \(spatialGrid)x\(spatialGrid) grid (\(cells))")
+            }
+            guard hidden[0] <= 16384 else { throw fail("spatial channel count overflows") }
         }
         if case .gaussian(.fixed(let logVariance)) = likelihood, !logVariance.isFinite {
             throw fail("fixed log variance must be finite")

@@ -22,7 +22,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Model file to write (safetensors).")
     var out: String
 
-    @Option(help: "mlp (Kingma & Welling's) or conv (strided convolutions).")
+    @Option(help: "mlp (Kingma & Welling's), conv (strided convolutions to a global latent) or spatial (an 8x8 grid of latent vectors, no dense layer).")
     var arch: VAEConfig.Architecture = .conv
 
     @Option(help: "Latent dimensions.")
@@ -161,7 +161,7 @@ struct TrainCommand: ParsableCommand {
             options.warmupSteps = warmup
             options.samples = samples
             options.maxGradientNorm = clip
-            options.workers = workers ?? (arch == .conv ? 2 : 1)
+            options.workers = workers ?? (arch == .mlp ? 1 : 2)
             options.flip = flip
         }
         options.epochs = epochs

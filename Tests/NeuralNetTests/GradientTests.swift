@@ -77,7 +77,7 @@ struct GradientCheck {
         GradientCheck.check(layer, input: rng.normalTensor(shape: [3, 7]))
     }
 
-    @Test(arguments: [(stride: 2, padding: 1, kernel: 4), (stride: 1, padding: 0, kernel: 3), (stride: 2, padding: 0, kernel: 3)])
+    @Test(arguments: [(stride: 2, padding: 1, kernel: 4), (stride: 1, padding: 0, kernel: 3), (stride: 2, padding: 0, kernel: 3), (stride: 1, padding: 1, kernel: 3)])
     func conv2d(geometry: (stride: Int, padding: Int, kernel: Int)) {
         var rng = Xoshiro256StarStar(seed: 2)
         let layer = Conv2d(2, 3, kernel: geometry.kernel, stride: geometry.stride, padding: geometry.padding, name: "conv", rng: &rng)
@@ -85,7 +85,7 @@ struct GradientCheck {
         GradientCheck.check(layer, input: rng.normalTensor(shape: [2, 2, 8, 7]))
     }
 
-    @Test(arguments: [(stride: 2, padding: 1, kernel: 4), (stride: 1, padding: 0, kernel: 3), (stride: 2, padding: 0, kernel: 3)])
+    @Test(arguments: [(stride: 2, padding: 1, kernel: 4), (stride: 1, padding: 0, kernel: 3), (stride: 2, padding: 0, kernel: 3), (stride: 1, padding: 1, kernel: 3)])
     func convTranspose2d(geometry: (stride: Int, padding: Int, kernel: Int)) {
         var rng = Xoshiro256StarStar(seed: 3)
         let layer = ConvTranspose2d(3, 2, kernel: geometry.kernel, stride: geometry.stride, padding: geometry.padding,
@@ -163,3 +163,4 @@ struct GradientCheck {
         #expect(abs(left - right) < 1e-4 * max(1, abs(left)))
     }
 }
+

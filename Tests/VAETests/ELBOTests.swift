@@ -46,12 +46,15 @@ import NeuralNet
         VAEConfig(arch: .mlp, canvas: 4, latent: 2, hidden: [5, 4], likelihood: .gaussian(.fixed(logVariance: -2))),
         VAEConfig(arch: .mlp, canvas: 4, latent: 2, hidden: [5], likelihood: .gaussian(.learnedPerPixel)),
         VAEConfig(arch: .conv, canvas: 8, latent: 2, hidden: [2], likelihood: .bernoulli),
+        VAEConfig(arch: .spatial, canvas: 8, latent: 3, hidden: [2], likelihood: .bernoulli),
     ]
 
     @Test(arguments: configurations)
     func parameterGradientsMatchFiniteDifferences(config: VAEConfig) throws {
         let model = try VAEModel(config: config, seed: 5)
         var rng = Xoshiro256StarStar(seed: 6)
+        // Zero biases put every unit fed only by dead ReLUs exactly on a kink, where finite differences mean nothing.
+        for p in model.parameters where p.name.hasSuffix(".bias") { p.value = rng.normalTensor(shape: p.value.shape, standardDeviation: 0.1) }
         let x = Tensor(shape: [3, config.pixels]) { for i in $0.indices { $0[i] = rng.nextFloat() } }
         let (beta, samples) = (Float(0.7), 2)
         for p in model.parameters { p.zeroGradient() }
@@ -67,7 +70,9 @@ import NeuralNet
                 let minus = loss(model, x, beta: beta, samples: samples)
                 p.value.data[i] = original
                 let numeric = (plus - minus) / (2 * Double(step))
-                let error = abs(numeric - Double(analytic[index][i])) / max(0.05, abs(numeric))
+                // The loss is summed in Float lanes, resolving ~1e-5 of ~100 nats: about 4e-3 in this central
+                // difference, so small gradients are held to an absolute 6e-3 and larger ones to 3 %.
+                let error = abs(numeric - Double(analytic[index][i])) / max(0.2, abs(numeric))
                 #expect(error < 0.03, "\(config.summary) \(p.name)[\(i)]: analytic \(analytic[index][i]), numeric \(numeric)")
             }
         }
@@ -114,7 +119,7 @@ import NeuralNet
         return options
     }
 
-    @Test(arguments: [VAEConfig.Architecture.mlp, .conv], [1, 2])
+    @Test(arguments: [VAEConfig.Architecture.mlp, .conv, .spatial], [1, 2])
     func negativeELBODrops(arch: VAEConfig.Architecture, workers: Int) throws {
         let config = VAEConfig(arch: arch, canvas: 8, latent: 4, hidden: arch == .mlp ? [32] : [4],
                                likelihood: .gaussian(.learnedGlobal))
@@ -189,3 +194,4 @@ import NeuralNet
         }
     }
 }
+

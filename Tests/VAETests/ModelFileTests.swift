@@ -129,9 +129,17 @@ import NeuralNet
         VAEConfig(arch: .mlp, canvas: 8, latent: 3, hidden: [16, 8], likelihood: .gaussian(.learnedPerPixel)),
         VAEConfig(arch: .conv, canvas: 16, latent: 5, hidden: [3], likelihood: .gaussian(.learnedGlobal)),
         VAEConfig.conv(canvas: 64, latent: 128, baseChannels: 32),
+        VAEConfig(arch: .spatial, canvas: 64, latent: 1024, hidden: [8], likelihood: .gaussian(.learnedGlobal)),
     ])
     func configPredictsTheModelsSize(config: VAEConfig) throws {
         #expect(config.parameterCount == Double(try VAEModel(config: config, seed: 1).parameterCount))
+    }
+
+    @Test(arguments: [(24, 35, "latent 35 must be a multiple of the 3x3 grid"), (20, 16, "canvas must be a multiple of 8")])
+    func spatialConfigsThatDoNotTileAreRefused(canvas: Int, latent: Int, message: String) {
+        #expect { try VAEModel(config: VAEConfig(arch: .spatial, canvas: canvas, latent: latent, hidden: [2]), seed: 1) } throws: {
+            "\($0)".contains(message)
+        }
     }
 
     /// A header that describes a huge network is refused before anything is allocated.
