@@ -7,6 +7,8 @@ import PackageDescription
 
 // Only the numeric kernels drop overflow and bounds checks; parsers of untrusted input keep them.
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// The denoiser's 8-lane DCT loops run some 50 times slower unoptimised, which would make the test suite crawl.
+let optimizedEvenInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "vaecodec",
@@ -37,7 +39,8 @@ let package = Package(
         .target(name: "VAE", dependencies: ["NeuralNet", "ImageIO", "CZlib"]),
         .target(name: "EntropyCoding"),
         // The shipped models (faces, digits) travel as resources; see ModelStore for how they are found.
-        .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding"], resources: [.copy("Models")]),
+        .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding"], resources: [.copy("Models")],
+                swiftSettings: optimizedEvenInDebug),
         .target(name: "Evaluation", dependencies: ["Codec", "VAE", "ImageIO", "EntropyCoding", "NeuralNet"]),
         .executableTarget(
             name: "vaecodec",

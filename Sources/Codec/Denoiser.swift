@@ -7,17 +7,17 @@ import VAE
 ///
 /// Model: z ~ N(0, I), the clean canvas x = D(z) + e with e ~ N(0, s_m^2) (the decoder's own likelihood
 /// variance), and the observation y = x + n with n ~ N(0, s^2). Then y | z ~ N(D(z), s^2 + s_m^2), and
-///  1. MAP: z* = argmin |y - D(z)|^2 / (2 (s^2 + s_m^2)) + |z|^2 / 2, by Adam on z from the encoder's mean
-///     (the decoder's backward pass gives the gradient; its weights stay fixed);
+///  1. MAP (`fit`): z* = argmin |y - D(z)|^2 / (2 (s^2 + s_m^2)) + |z|^2 / 2, by Adam on z from the encoder's
+///     mean (the decoder's backward pass gives the gradient; its weights stay fixed);
 ///  2. blend: x given y and z* is Gaussian with mean (s_m^2 y + s^2 D(z*)) / (s^2 + s_m^2): where the
 ///     noise is weak the pixel keeps its own value (detail the decoder cannot draw), where it is strong the
 ///     prior's picture wins. For an image larger than the canvas, D(z*) is upsampled and the blend is done at
 ///     full resolution;
 ///  3. Wiener: the blend pilots an empirical Wiener filter of y in sliding 8x8 DCT blocks (`DCTWiener`), which
 ///     keeps the frequencies the prior says are signal, at the observation's values; a second pass uses the first
-///     pass's output as its pilot (as BM3D's second stage refines its first). Mixing in a classical pilot was
-///     measured and rejected: +0.5 dB on faces at sigma 15, but up to -3 dB on digits, whose black background
-///     the prior knows and a blur does not.
+///     pass's output as its pilot (as BM3D's second stage refines its first). Where the decoder's own error is near
+///     the noise level (faces at sigma 15) a blur is the better pilot for some frequencies, so the pilot mixes the
+///     blend with a blur in the share that Stein's unbiased risk estimate prefers (`sureChoice`).
 public struct Denoiser {
     public let model: CodecModel
     public var steps = 12
@@ -25,15 +25,14 @@ public struct Denoiser {
 
     public init(model: CodecModel) { self.model = model }
 
-    public struct Result {
-        /// The final estimate at the input's size (0...255): two DCT Wiener passes over y, piloted by `blended`.
-        public var image: GrayImage
-        /// The variance-weighted blend of y and D(z*), at the input's size.
-        public var blended: GrayImage
-        /// The decoder's picture alone at z* (canvas size), and the encoder-decoder picture at mu(y).
+    /// What the prior makes of one noisy image: the MAP latent and how well the model explains the image.
+    public struct Fit {
+        public var latent: [Float]
+        /// The decoder's picture at z* and at the encoder's mean mu(y), canvas size, 0...255.
         public var mapCanvas: GrayImage
         public var encoderDecoderCanvas: GrayImage
-        public var latent: [Float]
+        /// s_m^2 per canvas pixel (0...1 units) at z*.
+        public var modelVariance: [Float]
         /// Negative log posterior density per canvas pixel at z* (nats): comparable across models, lower fits better.
         public var energyPerPixel: Double
         /// The residual y - D(z*) beyond the noise, over the model's own error variance: (|r|^2 - n s^2) / sum s_m^2.
@@ -56,6 +55,19 @@ public struct Denoiser {
         }
     }
 
+    @dynamicMemberLookup
+    public struct Result {
+        /// The final estimate at the input's size (0...255): two DCT Wiener passes over y.
+        public var image: GrayImage
+        /// The VAE pilot's share in the Wiener filter's pilot (the rest is a blur), chosen by SURE.
+        public var priorWeight: Float
+        /// The variance-weighted blend of y and D(z*), at the input's size.
+        public var blended: GrayImage
+        public var fit: Fit
+
+        public subscript<T>(dynamicMember path: KeyPath<Fit, T>) -> T { fit[keyPath: path] }
+    }
+
     /// The decoder's per-pixel variance s_m^2 (0...1 units) at its mean picture `mean`.
     func modelVariance(mean: [Float]) -> [Float] {
         let vae = model.vae
@@ -76,6 +88,11 @@ public struct Denoiser {
 
     /// Several images at once: the MAP steps run as one batch through the decoder (same result per image).
     public func denoise(_ images: [GrayImage], sigmas: [Double]) -> [Result] {
+        zip(zip(images, sigmas), fit(images, sigmas: sigmas)).map { finish($0.0, sigma: $0.1, fit: $1) }
+    }
+
+    /// Steps 1 and 2's latent: the MAP estimate (with `steps` 0, the encoder's guess), batched.
+    public func fit(_ images: [GrayImage], sigmas: [Double]) -> [Fit] {
         let side = model.canvas, pixels = side * side, n = images.count
         let vae = model.vae, k = vae.config.latent
         let canvases = images.map { Canvas.resize($0, width: side, height: side) }
@@ -88,7 +105,7 @@ public struct Denoiser {
 
         var z = mu
         var m = [Float](repeating: 0, count: n * k), v = m
-        for step in stride(from: 1, through: steps, by: 1) {  // steps = 0: the encoder's guess alone
+        for step in stride(from: 1, through: steps, by: 1) {
             let (_, dz) = vae.decoderGradient(z: Tensor(shape: [n, k], data: z)) { mean in
                 var grad = mean
                 for image in 0..<n {
@@ -111,10 +128,9 @@ public struct Denoiser {
             }
         }
         let mapMeans = vae.decode(Tensor(shape: [n, k], data: z)).data
-        let encoderDecoder = vae.decode(Tensor(shape: [n, k], data: mu)).data
+        let encoderDecoder = steps == 0 ? mapMeans : vae.decode(Tensor(shape: [n, k], data: mu)).data
 
         return (0..<n).map { index in
-            let image = images[index]
             let mapMean = Array(mapMeans[(index * pixels)..<((index + 1) * pixels)])
             let latent = Array(z[(index * k)..<((index + 1) * k)])
             let modelVar = modelVariance(mean: mapMean)
@@ -127,35 +143,94 @@ public struct Denoiser {
                 modelPower += Double(modelVar[i])
             }
             let excess = max(0, squaredResidual - Double(noiseVariance[index]) * Double(pixels))
-            // Blend at the input's resolution.
-            let mapCanvas = GrayImage(width: side, height: side, pixels: mapMean.map { $0 * 255 })
-            let prior = Canvas.resize(mapCanvas, width: image.width, height: image.height)
-            let priorVariance = Canvas.resize(GrayImage(width: side, height: side, pixels: modelVar), width: image.width, height: image.height)
-            let noiseAtFull = Float(pow(sigmas[index] / 255, 2))
-            let blended = (0..<image.pixels.count).map { i -> Float in
-                let sm = max(priorVariance.pixels[i], 1e-8)
-                let w = sm / (sm + noiseAtFull)  // the observation's weight
-                return min(max(w * image.pixels[i] + (1 - w) * prior.pixels[i], 0), 255)
-            }
             let plain = encoderDecoder[(index * pixels)..<((index + 1) * pixels)].map { $0 * 255 }
-            let blend = GrayImage(width: image.width, height: image.height, pixels: blended)
-            return Result(image: DCTWiener.twoPass(image, pilot: blend, sigma: sigmas[index]),
-                          blended: blend, mapCanvas: mapCanvas,
-                          encoderDecoderCanvas: GrayImage(width: side, height: side, pixels: Array(plain)), latent: latent,
-                          energyPerPixel: energy / Double(pixels), fitRatio: excess / modelPower)
+            return Fit(latent: latent, mapCanvas: GrayImage(width: side, height: side, pixels: mapMean.map { $0 * 255 }),
+                       encoderDecoderCanvas: GrayImage(width: side, height: side, pixels: Array(plain)), modelVariance: modelVar,
+                       energyPerPixel: energy / Double(pixels), fitRatio: excess / modelPower)
+        }
+    }
+
+    /// Steps 2 and 3, at the input's resolution.
+    public func finish(_ image: GrayImage, sigma: Double, fit: Fit) -> Result {
+        let side = model.canvas
+        let prior = Canvas.resize(fit.mapCanvas, width: image.width, height: image.height)
+        let priorVariance = Canvas.resize(GrayImage(width: side, height: side, pixels: fit.modelVariance),
+                                          width: image.width, height: image.height)
+        let noiseVariance = Float(pow(sigma / 255, 2))
+        let blend = Blend(prior: prior.pixels, observationWeight: priorVariance.pixels.map { max($0, 1e-8) / (max($0, 1e-8) + noiseVariance) })
+        let final = Self.sureChoice(image, blend: blend, sigma: sigma)
+        return Result(image: final.image, priorWeight: final.weight, blended: blend(image), fit: fit)
+    }
+
+    /// The VAE pilot's possible shares in the Wiener filter's pilot (the rest is a Gaussian blur of y).
+    public static let pilotWeights: [Float] = [0, 0.5, 1]
+
+    /// The blend of y with the prior's picture, as a function of y (for the SURE probe below).
+    struct Blend {
+        let prior: [Float], observationWeight: [Float]
+        func callAsFunction(_ y: GrayImage) -> GrayImage {
+            GrayImage(width: y.width, height: y.height, pixels: (0..<y.pixels.count).map { i in
+                min(max(observationWeight[i] * y.pixels[i] + (1 - observationWeight[i]) * prior[i], 0), 255)
+            })
+        }
+    }
+
+    /// Each pilot share a drives f_a(y) = Wiener twice, piloted by a * blend(y) + (1 - a) * blur(y); the share with
+    /// the least Monte Carlo SURE (Ramani, Blu & Unser 2008) wins:
+    ///     MSE(a) ~ |y - f_a(y)|^2 / N - sigma^2 + 2 sigma^2 / N * b . (f_a(y + e b) - f_a(y)) / e,  b_i = +-1,
+    /// an unbiased estimate of the error against the unseen clean image whatever f does, as long as the noise is
+    /// Gaussian. The probe is seeded: same input, same output.
+    /// Clipping to 0...255 breaks that assumption, so the sums run over the pixels whose blur sits 2 sigma inside the
+    /// range; when fewer than half do (MNIST's black background and white strokes) the choice is not made and the
+    /// prior's pilot is used, which is where the prior knows most (the background is black) and a blur knows least.
+    static func sureChoice(_ y: GrayImage, blend: Blend, sigma: Double) -> (image: GrayImage, weight: Float) {
+        guard let candidates = sureCandidates(y, blend: blend, sigma: sigma) else {
+            return (DCTWiener.twoPass(y, pilot: blend(y), sigma: sigma), 1)
+        }
+        let best = candidates.min { $0.risk < $1.risk }!
+        return (best.image, best.weight)
+    }
+
+    /// Every pilot share's estimate with its SURE (mean squared error per interior pixel), or nil where SURE does not apply.
+    static func sureCandidates(_ y: GrayImage, blend: Blend, sigma: Double) -> [(image: GrayImage, weight: Float, risk: Double)]? {
+        func estimate(_ y: GrayImage, share a: Float) -> GrayImage {
+            guard a < 1 else { return DCTWiener.twoPass(y, pilot: blend(y), sigma: sigma) }
+            let prior = blend(y), blur = DCTWiener.blurPilot(y, sigma: sigma)
+            let pilot = GrayImage(width: y.width, height: y.height, pixels: zip(prior.pixels, blur.pixels).map { a * $0 + (1 - a) * $1 })
+            return DCTWiener.twoPass(y, pilot: pilot, sigma: sigma)
+        }
+        let margin = Float(2 * sigma)
+        let blur = DCTWiener.blurPilot(y, sigma: sigma).pixels
+        let interior = blur.indices.filter { blur[$0] > margin && blur[$0] < 255 - margin }
+        guard interior.count * 2 >= y.pixels.count else { return nil }
+        var rng = Xoshiro256StarStar(seed: 0x5EED)
+        // Rademacher (+-1) probes: b . J b then misses nothing of J's diagonal, which a Gaussian probe only samples.
+        let probe = (0..<y.pixels.count).map { _ in rng.next() & 1 == 0 ? Float(1) : -1 }
+        let epsilon = Float(max(sigma, 1) * 0.01)
+        let shifted = GrayImage(width: y.width, height: y.height, pixels: zip(y.pixels, probe).map { $0 + epsilon * $1 })
+        let n = Double(interior.count), s2 = sigma * sigma
+        return pilotWeights.map { a in
+            let out = estimate(y, share: a), outShifted = estimate(shifted, share: a)
+            var squaredResidual = 0.0, divergence = 0.0
+            for i in interior {
+                let r = Double(y.pixels[i] - out.pixels[i])
+                squaredResidual += r * r
+                divergence += Double(probe[i]) * Double(outShifted.pixels[i] - out.pixels[i]) / Double(epsilon)
+            }
+            return (image: out, weight: a, risk: squaredResidual / n - s2 + 2 * s2 * divergence / n)
         }
     }
 
     /// Per-pixel standard deviation (8-bit units, input size) of the blended estimate under posterior samples
     /// z = z* + sigma_q * eps (sigma_q: the encoder's posterior deviation at y), plus the blend's own variance.
-    public func uncertainty(_ image: GrayImage, sigma: Double, result: Result, samples: Int = 32, seed: UInt64 = 1) -> GrayImage {
+    public func uncertainty(_ image: GrayImage, sigma: Double, fit: Fit, samples: Int = 32, seed: UInt64 = 1) -> GrayImage {
         let side = model.canvas, k = model.vae.config.latent
         let canvas = Canvas.resize(image, width: side, height: side)
         let x = Tensor(shape: [1, 1, side, side], data: canvas.pixels.map { min(max($0, 0), 255) / 255 })
         let posteriorStd = model.vae.encode(x).logvar.data.map { expf(0.5 * $0) }
         var rng = Xoshiro256StarStar(seed: seed)
         var z = rng.normalTensor(shape: [samples, k])
-        for s in 0..<samples { for j in 0..<k { z.data[s * k + j] = result.latent[j] + posteriorStd[j] * z.data[s * k + j] } }
+        for s in 0..<samples { for j in 0..<k { z.data[s * k + j] = fit.latent[j] + posteriorStd[j] * z.data[s * k + j] } }
         let decoded = model.vae.decode(z).data
         let pixels = side * side
         var std = [Float](repeating: 0, count: pixels)
@@ -165,7 +240,7 @@ public struct Denoiser {
             let mean = sum / Double(samples)
             std[i] = Float(max(0, sumSquares / Double(samples) - mean * mean).squareRoot())
         }
-        let modelVar = modelVariance(mean: result.mapCanvas.pixels.map { $0 / 255 })
+        let modelVar = fit.modelVariance
         let noiseVar = Float(pow(sigma / 255, 2))
         let canvasStd = (0..<pixels).map { i -> Float in
             let w = modelVar[i] / (modelVar[i] + noiseVar)
@@ -197,117 +272,3 @@ public enum NoiseEstimator {
     }
 }
 
-/// Empirical Wiener filtering in sliding 8x8 DCT blocks, with a pilot estimate giving the signal's power
-/// (the second stage of BM3D, without block matching): each coefficient of the noisy block is scaled by
-/// P^2 / (P^2 + sigma^2), P the pilot's coefficient, and overlapping blocks are averaged. With the VAE's
-/// estimate as the pilot, the prior decides which frequencies are signal; the observation supplies the values.
-public enum DCTWiener {
-    static let size = 8
-    /// Orthonormal DCT-II matrix, row k = basis function k.
-    static let basis: [Float] = {
-        (0..<(size * size)).map { index in
-            let (k, n) = (index / size, index % size)
-            let scale = k == 0 ? (1 / Double(size)).squareRoot() : (2 / Double(size)).squareRoot()
-            return Float(scale * cos(Double.pi * (Double(n) + 0.5) * Double(k) / Double(size)))
-        }
-    }()
-
-    public static func filter(_ noisy: GrayImage, pilot: GrayImage, sigma: Double, stride: Int = 2) -> GrayImage {
-        let (w, h) = (noisy.width, noisy.height)
-        guard w >= size, h >= size, sigma > 0 else { return noisy }
-        let noisePower = Float(sigma * sigma)
-        var sum = [Float](repeating: 0, count: w * h), weight = sum
-        var positionsX = Array(Swift.stride(from: 0, through: w - size, by: stride)), positionsY = Array(Swift.stride(from: 0, through: h - size, by: stride))
-        if positionsX.last != w - size { positionsX.append(w - size) }
-        if positionsY.last != h - size { positionsY.append(h - size) }
-        var block = [Float](repeating: 0, count: size * size), pilotBlock = block
-        for by in positionsY {
-            for bx in positionsX {
-                for y in 0..<size {
-                    for x in 0..<size {
-                        block[y * size + x] = noisy.pixels[(by + y) * w + bx + x]
-                        pilotBlock[y * size + x] = pilot.pixels[(by + y) * w + bx + x]
-                    }
-                }
-                var coefficients = transform(block, inverse: false)
-                let pilotCoefficients = transform(pilotBlock, inverse: false)
-                var gainEnergy: Float = 0
-                for i in 0..<(size * size) {
-                    let p2 = pilotCoefficients[i] * pilotCoefficients[i]
-                    let gain = p2 / (p2 + noisePower)
-                    coefficients[i] *= gain
-                    gainEnergy += gain * gain
-                }
-                let restored = transform(coefficients, inverse: true)
-                // BM3D's aggregation weight: blocks the filter kept little of are trusted more.
-                let blockWeight = 1 / max(gainEnergy, 1e-3)
-                for y in 0..<size {
-                    for x in 0..<size {
-                        sum[(by + y) * w + bx + x] += blockWeight * restored[y * size + x]
-                        weight[(by + y) * w + bx + x] += blockWeight
-                    }
-                }
-            }
-        }
-        return GrayImage(width: w, height: h, pixels: (0..<(w * h)).map { min(max(sum[$0] / weight[$0], 0), 255) })
-    }
-
-    /// Two passes: the pilot's Wiener estimate pilots the second (as BM3D's second stage refines its first).
-    public static func twoPass(_ noisy: GrayImage, pilot: GrayImage, sigma: Double) -> GrayImage {
-        filter(noisy, pilot: filter(noisy, pilot: pilot, sigma: sigma), sigma: sigma)
-    }
-
-    /// The classical estimate, no prior: a Gaussian blur pilots two Wiener passes. The blur's width grows with
-    /// the noise, 0.6 + sigma / 50 pixels (0.9, 1.1, 1.6 at sigma 15, 25, 50): a little wider than the blur that is
-    /// best on its own, since a pilot only has to say which frequencies are signal.
-    public static func blurPiloted(_ image: GrayImage, sigma: Double) -> GrayImage {
-        twoPass(image, pilot: GaussianBlur.apply(image, sigma: 0.6 + sigma / 50), sigma: sigma)
-    }
-
-    /// 2-D DCT (or its inverse) of an 8x8 block: B X B^T, or B^T X B.
-    static func transform(_ x: [Float], inverse: Bool) -> [Float] {
-        var temp = [Float](repeating: 0, count: size * size), out = temp
-        for i in 0..<size {
-            for j in 0..<size {
-                var s: Float = 0
-                for k in 0..<size { s += (inverse ? basis[k * size + i] : basis[i * size + k]) * x[k * size + j] }
-                temp[i * size + j] = s
-            }
-        }
-        for i in 0..<size {
-            for j in 0..<size {
-                var s: Float = 0
-                for k in 0..<size { s += temp[i * size + k] * (inverse ? basis[k * size + j] : basis[j * size + k]) }
-                out[i * size + j] = s
-            }
-        }
-        return out
-    }
-}
-
-/// Separable Gaussian blur with clamped edges.
-public enum GaussianBlur {
-    public static func apply(_ image: GrayImage, sigma: Double) -> GrayImage {
-        let radius = max(1, Int((3 * sigma).rounded(.up)))
-        let raw = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
-        let total = raw.reduce(0, +)
-        let kernel = raw.map { Float($0 / total) }
-        let (w, h) = (image.width, image.height)
-        var horizontal = [Float](repeating: 0, count: w * h), out = horizontal
-        for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for k in -radius...radius { s += kernel[k + radius] * image.pixels[y * w + min(max(x + k, 0), w - 1)] }
-                horizontal[y * w + x] = s
-            }
-        }
-        for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for k in -radius...radius { s += kernel[k + radius] * horizontal[min(max(y + k, 0), h - 1) * w + x] }
-                out[y * w + x] = s
-            }
-        }
-        return GrayImage(width: w, height: h, pixels: out)
-    }
-}

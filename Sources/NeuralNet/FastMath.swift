@@ -5,12 +5,12 @@
 public typealias Float8 = SIMD8<Float>
 
 @inline(__always)
-func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Float8 {
+public func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Float8 {
     UnsafeRawPointer(p + i).loadUnaligned(as: Float8.self)
 }
 
 @inline(__always)
-func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+public func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Float8.self)
 }
 

@@ -64,18 +64,20 @@ struct DenoiseCommand: ParsableCommand {
             func guessEnergy(_ m: CodecModel) -> Double {
                 var guess = Denoiser(model: m)
                 guess.steps = 0
-                return guess.denoise(image, sigma: max(noise, 0.5)).energyPerPixel
+                return guess.fit([image], sigmas: [max(noise, 0.5)])[0].energyPerPixel
             }
             let model = models.count == 1 ? models[0] : models.map { ($0, guessEnergy($0)) }.min { $0.1 < $1.1 }!.0
-            let result = Denoiser(model: model).denoise(image, sigma: max(noise, 0.5))
-            let outOfDomain = result.looksOutOfDomain
+            let denoiser = Denoiser(model: model), sigma = max(noise, 0.5)
+            let fit = denoiser.fit([image], sigmas: [sigma])[0]
             // Out of domain the prior would paint its own kind of picture: a blur pilots the Wiener filter instead.
-            let cleaned = outOfDomain ? DCTWiener.blurPiloted(image, sigma: max(noise, 0.5)) : result.image
+            let outOfDomain = fit.looksOutOfDomain
+            let result = outOfDomain ? nil : denoiser.finish(image, sigma: sigma, fit: fit)
+            let cleaned = result?.image ?? DCTWiener.blurPiloted(image, sigma: sigma)
             let format = ImageFormat(pathExtension: target) ?? decoded.format
             let bytes = format == .png ? try ImageCodec.encodePNG(cleaned.image())
                                        : try ImageCodec.encodeJPEG(cleaned.image(), quality: jpegQuality)
             if let uncertainty {
-                let map = Denoiser(model: model).uncertainty(image, sigma: max(noise, 0.5), result: result)
+                let map = denoiser.uncertainty(image, sigma: sigma, fit: fit)
                 let peak = map.pixels.max() ?? 0
                 let scale = peak > 0 ? min(16, 255 / peak) : 1
                 let scaled = GrayImage(width: map.width, height: map.height, pixels: map.pixels.map { $0 * scale })
@@ -87,11 +89,12 @@ struct DenoiseCommand: ParsableCommand {
             try Files.writeAtomically(bytes, to: target, overwrite: force)
             if outOfDomain {
                 Terminal.error("warning: \(input): this image does not look like what model \(model.name) was trained on "
-                               + "(fit ratio \(decimal(result.fitRatio, 1)), latent mean square \(decimal(result.latentMeanSquare, 1)); "
+                               + "(fit ratio \(decimal(fit.fitRatio, 1)), latent mean square \(decimal(fit.latentMeanSquare, 1)); "
                                + "both about 1 in its domain): denoised without the VAE prior (blur-piloted Wiener filter)")
             }
             Terminal.info("\(input) -> \(target): noise sigma \(decimal(noise, 1)) (\(estimated ? "estimated" : "given")), "
-                          + "model \(model.name), fit ratio \(decimal(result.fitRatio, 2)), latent mean square \(decimal(result.latentMeanSquare, 2))",
+                          + "model \(model.name), fit ratio \(decimal(fit.fitRatio, 2)), latent mean square \(decimal(fit.latentMeanSquare, 2))"
+                          + (result.map { ", prior's share of the Wiener pilot \(decimal(Double($0.priorWeight), 2))" } ?? ""),
                           quiet: common.quiet || toStdout)
         }
     }

@@ -33,6 +33,29 @@ import ImageIO
         #expect(Distortion.psnr(clean.pixels, flat.pixels) > 60)
     }
 
+    /// SURE needs no clean image, yet on a face with Gaussian noise it ranks the pilots as their true errors do (the
+    /// noise term common to all candidates cancels in the differences); on a digit, mostly clipped at black, SURE does
+    /// not apply and the prior's pilot is used.
+    @Test func sureRanksThePilotsAsTheirTrueErrorsDo() throws {
+        let clean = CodecFixture.image("face-lfw-64.png")
+        let noisy = Self.noisy(clean, sigma: 20, seed: 7)
+        let blend = Denoiser.Blend(prior: GaussianBlur.apply(clean, sigma: 3).pixels, observationWeight: [Float](repeating: 0.3, count: 4096))
+        let candidates = try #require(Denoiser.sureCandidates(noisy, blend: blend, sigma: 20))
+        let trueMSE = candidates.map { c in zip(c.image.pixels, clean.pixels).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / 4096 }
+        #expect(candidates.map(\.weight) == Denoiser.pilotWeights)
+        for i in 1..<candidates.count {
+            let (estimated, actual) = (candidates[i].risk - candidates[0].risk, trueMSE[i] - trueMSE[0])
+            #expect(abs(estimated - actual) < 0.5 + 0.15 * abs(actual), "pilot \(candidates[i].weight): SURE difference \(estimated), true \(actual)")
+        }
+        #expect(Denoiser.sureChoice(noisy, blend: blend, sigma: 20).weight == candidates.min { $0.risk < $1.risk }!.weight)
+
+        let digit = CodecFixture.image("digit-7.png")
+        let digitBlend = Denoiser.Blend(prior: digit.pixels, observationWeight: [Float](repeating: 0.3, count: digit.pixels.count))
+        let noisyDigit = Self.noisy(digit, sigma: 20, seed: 8)
+        #expect(Denoiser.sureCandidates(noisyDigit, blend: digitBlend, sigma: 20) == nil)
+        #expect(Denoiser.sureChoice(noisyDigit, blend: digitBlend, sigma: 20).weight == 1)
+    }
+
     /// MAP lowers the negative log posterior below the encoder's guess, the batch gives the same as one at a time,
     /// and the output keeps the input's size.
     @Test func mapImprovesTheFitAndBatchesConsistently() {
@@ -51,7 +74,7 @@ import ImageIO
         }
         let single = denoiser.denoise(images[1], sigma: 20)
         #expect(zip(single.image.pixels, results[1].image.pixels).allSatisfy { abs($0 - $1) < 0.05 })
-        let map = denoiser.uncertainty(images[0], sigma: 20, result: results[0])
+        let map = denoiser.uncertainty(images[0], sigma: 20, fit: results[0].fit)
         #expect(map.width == 64 && map.pixels.allSatisfy { $0 >= 0 && $0.isFinite } && map.pixels.contains { $0 > 0 })
     }
 }

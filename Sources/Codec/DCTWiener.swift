@@ -1,0 +1,135 @@
+import Foundation
+import ImageIO
+import NeuralNet
+
+/// Empirical Wiener filtering in sliding 8x8 DCT blocks, with a pilot estimate giving the signal's power
+/// (the second stage of BM3D, without block matching): each coefficient of the noisy block is scaled by
+/// P^2 / (P^2 + sigma^2), P the pilot's coefficient, and overlapping blocks are averaged. With the VAE's
+/// estimate as the pilot, the prior decides which frequencies are signal; the observation supplies the values.
+///
+/// Every block position is used (stride 1): measured on 100 held-out faces, +0.2 dB over stride 2 at each noise
+/// level. The row transforms are shared by the eight blocks that overlap each row segment, and the column and
+/// inverse transforms run eight lanes wide, so a 64x64 pass costs about 3,000 blocks x 256 vector operations.
+public enum DCTWiener {
+    static let size = 8
+    /// Orthonormal DCT-II: basis[k * 8 + n] = value of basis function k at sample n.
+    static let basis: [Float] = (0..<(size * size)).map { index in
+        let (k, n) = (index / size, index % size)
+        let scale = k == 0 ? (1 / Double(size)).squareRoot() : (2 / Double(size)).squareRoot()
+        return Float(scale * cos(Double.pi * (Double(n) + 0.5) * Double(k) / Double(size)))
+    }
+    /// Lane k of basisColumns[n] = basis[k][n] (a forward transform's weights for sample n); lane n of basisRows[k] = basis[k][n].
+    static let basisColumns: [Float8] = (0..<size).map { n in Float8((0..<size).map { basis[$0 * size + n] }) }
+    static let basisRows: [Float8] = (0..<size).map { k in Float8((0..<size).map { basis[k * size + $0] }) }
+
+    public static func filter(_ noisy: GrayImage, pilot: GrayImage, sigma: Double) -> GrayImage {
+        let (w, h) = (noisy.width, noisy.height)
+        guard w >= size, h >= size, sigma > 0 else { return noisy }
+        let positionsX = w - size + 1, positionsY = h - size + 1
+        let noisyRows = rowTransforms(noisy), pilotRows = rowTransforms(pilot)
+        let noisePower = Float8(repeating: Float(sigma * sigma))
+        var sum = [Float](repeating: 0, count: w * h), weight = sum
+        sum.withUnsafeMutableBufferPointer { sum in
+            weight.withUnsafeMutableBufferPointer { weight in
+                var coefficients = [Float8](repeating: .zero, count: size), pilotCoefficients = coefficients, rows = coefficients
+                for by in 0..<positionsY {
+                    for bx in 0..<positionsX {
+                        // Column transforms: coefficient row u, lane k = horizontal frequency.
+                        for u in 0..<size {
+                            var c = Float8.zero, p = Float8.zero
+                            for i in 0..<size {
+                                let b = basis[u * size + i], at = (by + i) * positionsX + bx
+                                c += b * noisyRows[at]
+                                p += b * pilotRows[at]
+                            }
+                            coefficients[u] = c
+                            pilotCoefficients[u] = p
+                        }
+                        var gainEnergy = Float8.zero
+                        for u in 0..<size {
+                            let p2 = pilotCoefficients[u] * pilotCoefficients[u]
+                            let gain = p2 / (p2 + noisePower)
+                            coefficients[u] *= gain
+                            gainEnergy += gain * gain
+                        }
+                        // Inverse: rows[i] (lane k) = sum_u basis[u][i] X[u]; pixel row i (lane j) = sum_k rows[i][k] basisRows[k].
+                        for i in 0..<size {
+                            var r = Float8.zero
+                            for u in 0..<size { r += basis[u * size + i] * coefficients[u] }
+                            rows[i] = r
+                        }
+                        // BM3D's aggregation weight: blocks the filter kept little of are trusted more.
+                        let blockWeight = 1 / max(gainEnergy.sum(), 1e-3)
+                        for i in 0..<size {
+                            var pixelRow = Float8.zero
+                            for k in 0..<size { pixelRow += rows[i][k] * basisRows[k] }
+                            let at = (by + i) * w + bx
+                            store8(load8(sum.baseAddress!, at) + blockWeight * pixelRow, sum.baseAddress!, at)
+                            store8(load8(weight.baseAddress!, at) + blockWeight, weight.baseAddress!, at)
+                        }
+                    }
+                }
+            }
+        }
+        return GrayImage(width: w, height: h, pixels: (0..<(w * h)).map { min(max(sum[$0] / weight[$0], 0), 255) })
+    }
+
+    /// The 8-point DCT of every horizontal 8-pixel segment: entry [y * positions + x0], lane k = frequency k.
+    static func rowTransforms(_ image: GrayImage) -> [Float8] {
+        let (w, h) = (image.width, image.height), positions = w - size + 1
+        var out = [Float8](repeating: .zero, count: h * positions)
+        image.pixels.withUnsafeBufferPointer { p in
+            for y in 0..<h {
+                for x0 in 0..<positions {
+                    var c = Float8.zero
+                    for n in 0..<size { c += p[y * w + x0 + n] * basisColumns[n] }
+                    out[y * positions + x0] = c
+                }
+            }
+        }
+        return out
+    }
+
+    /// Two passes: the pilot's Wiener estimate pilots the second (as BM3D's second stage refines its first).
+    public static func twoPass(_ noisy: GrayImage, pilot: GrayImage, sigma: Double) -> GrayImage {
+        filter(noisy, pilot: filter(noisy, pilot: pilot, sigma: sigma), sigma: sigma)
+    }
+
+    /// The classical estimate, no prior: a Gaussian blur pilots two Wiener passes.
+    public static func blurPiloted(_ image: GrayImage, sigma: Double) -> GrayImage {
+        twoPass(image, pilot: blurPilot(image, sigma: sigma), sigma: sigma)
+    }
+
+    /// The blur's width grows with the noise, 0.6 + sigma / 50 pixels (0.9, 1.1, 1.6 at sigma 15, 25, 50): a little
+    /// wider than the blur that is best on its own, since a pilot only has to say which frequencies are signal.
+    public static func blurPilot(_ image: GrayImage, sigma: Double) -> GrayImage {
+        GaussianBlur.apply(image, sigma: 0.6 + sigma / 50)
+    }
+}
+
+/// Separable Gaussian blur with clamped edges.
+public enum GaussianBlur {
+    public static func apply(_ image: GrayImage, sigma: Double) -> GrayImage {
+        let radius = max(1, Int((3 * sigma).rounded(.up)))
+        let raw = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        let total = raw.reduce(0, +)
+        let kernel = raw.map { Float($0 / total) }
+        let (w, h) = (image.width, image.height)
+        var horizontal = [Float](repeating: 0, count: w * h), out = horizontal
+        for y in 0..<h {
+            for x in 0..<w {
+                var s: Float = 0
+                for k in -radius...radius { s += kernel[k + radius] * image.pixels[y * w + min(max(x + k, 0), w - 1)] }
+                horizontal[y * w + x] = s
+            }
+        }
+        for y in 0..<h {
+            for x in 0..<w {
+                var s: Float = 0
+                for k in -radius...radius { s += kernel[k + radius] * horizontal[min(max(y + k, 0), h - 1) * w + x] }
+                out[y * w + x] = s
+            }
+        }
+        return GrayImage(width: w, height: h, pixels: out)
+    }
+}
