@@ -22,6 +22,22 @@ public enum DCTWiener {
     static let basisColumns: [Float8] = (0..<size).map { n in Float8((0..<size).map { basis[$0 * size + n] }) }
     static let basisRows: [Float8] = (0..<size).map { k in Float8((0..<size).map { basis[k * size + $0] }) }
 
+    /// BM3D's aggregation window: a Kaiser window (beta 2) across each block, so block edges, which see the least
+    /// context, count less. Lane j of window[i] = w(i) w(j).
+    static let window: [Float8] = {
+        func bessel0(_ x: Double) -> Double {
+            var term = 1.0, sum = 1.0
+            for k in 1..<20 { term *= (x / 2) * (x / 2) / Double(k * k); sum += term }
+            return sum
+        }
+        let beta = 2.0
+        let w = (0..<size).map { n in
+            let r = 2 * Double(n) / Double(size - 1) - 1
+            return Float(bessel0(beta * (1 - r * r).squareRoot()) / bessel0(beta))
+        }
+        return (0..<size).map { i in Float8(w.map { w[i] * $0 }) }
+    }()
+
     public static func filter(_ noisy: GrayImage, pilot: GrayImage, sigma: Double) -> GrayImage {
         let (w, h) = (noisy.width, noisy.height)
         guard w >= size, h >= size, sigma > 0 else { return noisy }
@@ -64,8 +80,9 @@ public enum DCTWiener {
                             var pixelRow = Float8.zero
                             for k in 0..<size { pixelRow += rows[i][k] * basisRows[k] }
                             let at = (by + i) * w + bx
-                            store8(load8(sum.baseAddress!, at) + blockWeight * pixelRow, sum.baseAddress!, at)
-                            store8(load8(weight.baseAddress!, at) + blockWeight, weight.baseAddress!, at)
+                            let rowWeight = blockWeight * window[i]
+                            store8(load8(sum.baseAddress!, at) + rowWeight * pixelRow, sum.baseAddress!, at)
+                            store8(load8(weight.baseAddress!, at) + rowWeight, weight.baseAddress!, at)
                         }
                     }
                 }

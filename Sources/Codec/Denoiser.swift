@@ -163,7 +163,7 @@ public struct Denoiser {
     }
 
     /// The VAE pilot's possible shares in the Wiener filter's pilot (the rest is a Gaussian blur of y).
-    public static let pilotWeights: [Float] = [0, 0.5, 1]
+    public static let pilotWeights: [Float] = [0.5, 1]
 
     /// The blend of y with the prior's picture, as a function of y (for the SURE probe below).
     struct Blend {
