@@ -7,8 +7,7 @@ import VAE
 /// The ladder lives in the file as "codec.*" tensors beside the weights:
 ///   codec.transmitted  I32 [T]     latent dimensions that are sent (mean KL above the threshold)
 ///   codec.steps        F32 [R, T]  quantization step of each rung (coarsest first) and dimension
-///   codec.tables       U16 [...]   each rung's G symbol tables, one after another (SymbolTable.serialized)
-///   codec.groups       I32 [T]     each transmitted dimension's table, 0..<G (absent: G = T, one table each)
+///   codec.tables       U16 [...]   each rung's T symbol tables, one after another (SymbolTable.serialized)
 ///   codec.multipliers  F32 [R]     each rung's step as a multiple of the dimensions' mean posterior sigma
 /// The fingerprint hashes the weights and the ladder, so a .vae file names exactly the model that made it.
 public final class CodecModel {
@@ -56,9 +55,7 @@ public final class CodecModel {
             start = indices.upperBound
             progress(start)
         }
-        let cells = vae.config.spatialGrid * vae.config.spatialGrid
-        let ladder = try RateLadder.fit(mu: mu, sigma: sigma, klPerDimension: kl.map { $0 / Double(data.count) }, latentSize: k,
-                                        groupOf: vae.config.arch == .spatial ? (0..<k).map { $0 / cells } : nil)
+        let ladder = try RateLadder.fit(mu: mu, sigma: sigma, klPerDimension: kl.map { $0 / Double(data.count) }, latentSize: k)
         return CodecModel(name: name, vae: vae, ladder: ladder, training: training)
     }
 
@@ -72,19 +69,13 @@ public final class CodecModel {
     static func ladderTensors(_ ladder: RateLadder) -> [(String, SafeTensors.Entry)] {
         let transmitted = ladder.rungs.first?.quantizer.transmitted ?? []
         let steps = ladder.rungs.flatMap(\.quantizer.steps)
-        // Groups are numbered by first appearance, so each group's first member holds its table.
-        let firstMembers = (0..<ladder.groupCount).map { g in ladder.tableGroups.firstIndex(of: g)! }
-        let tables = ladder.rungs.flatMap { rung in firstMembers.flatMap { rung.tables[$0].serialized() } }
-        var entries: [(String, SafeTensors.Entry)] = [
+        let tables = ladder.rungs.flatMap { $0.tables.flatMap { $0.serialized() } }
+        return [
             ("codec.transmitted", .init(transmitted.map(Int32.init), shape: [transmitted.count])),
             ("codec.steps", .init(steps, shape: [ladder.rungs.count, transmitted.count])),
             ("codec.tables", .init(tables, shape: [tables.count])),
             ("codec.multipliers", .init(ladder.rungs.map(\.stepMultiplier), shape: [ladder.rungs.count])),
         ]
-        if ladder.tableGroups != Array(ladder.tableGroups.indices) {
-            entries.append(("codec.groups", .init(ladder.tableGroups.map(Int32.init), shape: [ladder.tableGroups.count])))
-        }
-        return entries
     }
 
     /// Loads a model file that carries codec tables; a plain VAE file (no "codec." tensors) is refused
@@ -104,40 +95,26 @@ public final class CodecModel {
               steps.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw fail("codec tables are malformed")
         }
+        // Tables take memory in proportion to their words in the file (no per-table decoder arrays), so the file's
+        // own size bounds what a hostile one can demand.
         let transmitted = transmitted32.map(Int.init)
-        var tableGroups = Array(transmitted.indices)
-        if let groupsEntry = file.extraTensors["codec.groups"] {
-            // Numbered by first appearance: each group index is at most one more than any before it.
-            guard let groups = groupsEntry.int32s, groups.count == transmitted.count,
-                  groups.reduce(into: (ok: true, next: Int32(0)), { state, g in
-                      state.ok = state.ok && g >= 0 && g <= state.next
-                      if g == state.next { state.next += 1 }
-                  }).ok else {
-                throw fail("codec tables are malformed (bad table groups)")
-            }
-            tableGroups = groups.map(Int.init)
-        }
-        let groupCount = (tableGroups.max() ?? -1) + 1
-        // Each table's decoder needs 2^scale slots: cap their number so a small file cannot demand gigabytes.
-        guard stepsEntry.shape[0] * groupCount <= 8192 else { throw fail("codec tables are malformed (too many tables)") }
         var offset = 0
         var rungs: [Rung] = []
         do {
             for r in 0..<stepsEntry.shape[0] {
                 let rungSteps = Array(steps[(r * transmitted.count)..<((r + 1) * transmitted.count)])
-                let groupTables = try (0..<groupCount).map { _ in
+                let tables = try transmitted.map { _ in
                     guard offset < words.count - 2, words[offset + 2] == 14 else { throw EntropyCodingError.invalidTable("scale must be 14 bits") }
                     return try SymbolTable(reading: words, at: &offset)
                 }
                 rungs.append(Rung(quantizer: LatentQuantizer(latentSize: k, transmitted: transmitted, steps: rungSteps),
-                                  tables: tableGroups.map { groupTables[$0] }, stepMultiplier: multipliers[r]))
+                                  tables: tables, stepMultiplier: multipliers[r]))
             }
         } catch {
             throw fail("codec tables are malformed (\(error))")
         }
         guard offset == words.count else { throw fail("codec tables are malformed (\(words.count - offset) words left over)") }
-        return CodecModel(name: name, vae: file.model, ladder: RateLadder(rungs: rungs, tableGroups: tableGroups),
-                          training: file.training)
+        return CodecModel(name: name, vae: file.model, ladder: RateLadder(rungs: rungs), training: file.training)
     }
 }
 

@@ -31,8 +31,7 @@ public struct LatentQuantizer: Equatable, Sendable {
     }
 }
 
-/// One rate point: a quantizer and, per transmitted dimension, the integer table that codes its indices
-/// (dimensions of one table group share a table: the same storage, fitted on their pooled symbols).
+/// One rate point: a quantizer and, per transmitted dimension, the integer table that codes its indices.
 public struct Rung: Equatable, Sendable {
     public let quantizer: LatentQuantizer
     public let tables: [SymbolTable]
@@ -50,54 +49,32 @@ public struct RateLadder: Equatable, Sendable {
     public static let activeKLThreshold = 0.01
 
     public let rungs: [Rung]
-    /// Per transmitted dimension, its table group, numbered 0, 1, … in order of first appearance. A global latent
-    /// has one group per dimension; a spatial latent one per channel, since a table per grid position would cost
-    /// 64 times the tables (and their 2^14-slot decoders) for statistics that barely differ.
-    public let tableGroups: [Int]
 
-    public init(rungs: [Rung], tableGroups: [Int]) {
-        self.rungs = rungs
-        self.tableGroups = tableGroups
-    }
-
-    public var groupCount: Int { (tableGroups.max() ?? -1) + 1 }
+    public init(rungs: [Rung]) { self.rungs = rungs }
 
     /// Fits the ladder from training-set posteriors: `mu` and `sigma` are N x latent, row-major.
-    /// `groupOf` gives each latent dimension's table group (nil: one per dimension); a group's dimensions share
-    /// one step (from their pooled posterior sigma) and one table.
-    public static func fit(mu: [Float], sigma: [Float], klPerDimension: [Double], latentSize: Int, groupOf: [Int]? = nil,
+    public static func fit(mu: [Float], sigma: [Float], klPerDimension: [Double], latentSize: Int,
                            multipliers: [Float] = stepMultipliers) throws -> RateLadder {
         let n = mu.count / latentSize
         precondition(n > 0 && mu.count == sigma.count && klPerDimension.count == latentSize)
-        precondition(groupOf == nil || groupOf!.count == latentSize)
         let transmitted = (0..<latentSize).filter { klPerDimension[$0] > activeKLThreshold }
-        var numbering: [Int: Int] = [:]
-        let tableGroups = transmitted.map { d in
-            let key = groupOf?[d] ?? d
-            if let g = numbering[key] { return g }
-            numbering[key] = numbering.count
-            return numbering.count - 1
+        let typicalSigma = transmitted.map { d in
+            Float((0..<n).reduce(0.0) { $0 + Double(sigma[$1 * latentSize + d]) } / Double(n))
         }
-        let groupCount = numbering.count
-        var sigmaSums = [Double](repeating: 0, count: groupCount), members = [Int](repeating: 0, count: groupCount)
-        for (i, d) in transmitted.enumerated() {
-            sigmaSums[tableGroups[i]] += (0..<n).reduce(0.0) { $0 + Double(sigma[$1 * latentSize + d]) }
-            members[tableGroups[i]] += n
-        }
-        let typicalSigma = tableGroups.map { Float(sigmaSums[$0] / Double(members[$0])) }
         let rungs = try multipliers.map { multiplier in
             let quantizer = LatentQuantizer(latentSize: latentSize, transmitted: transmitted,
                                             steps: typicalSigma.map { max(1e-4, $0 * multiplier) })
-            var columns = [[Int32]](repeating: [], count: groupCount)
+            var columns = [[Int32]](repeating: [], count: transmitted.count)
             for row in 0..<n {
                 let symbols = quantizer.quantize(mu[(row * latentSize)..<((row + 1) * latentSize)])
-                for i in symbols.indices { columns[tableGroups[i]].append(symbols[i]) }
+                for i in symbols.indices { columns[i].append(symbols[i]) }
             }
-            let groupTables = try columns.map { try table(for: $0) }
-            return Rung(quantizer: quantizer, tables: tableGroups.map { groupTables[$0] }, stepMultiplier: multiplier)
+            let tables = try columns.map { try table(for: $0) }
+            return Rung(quantizer: quantizer, tables: tables, stepMultiplier: multiplier)
         }
-        return RateLadder(rungs: rungs, tableGroups: tableGroups)
+        return RateLadder(rungs: rungs)
     }
+
     /// The table covers the central 99.9% of the training symbols; the rare rest goes through ESCAPE.
     static func table(for symbols: [Int32]) throws -> SymbolTable {
         let sorted = symbols.sorted()

@@ -14,11 +14,20 @@ public struct FrequencyTable: Sendable, Equatable {
     public let frequencies: [UInt32]
     /// cumulative[s] = sum of frequencies[0..<s]; symbolCount + 1 entries, the last one `total`.
     public let cumulative: [UInt32]
-    /// The decoder's inverse of `cumulative`: the symbol owning each of the 2^scaleBits slots
-    /// (2^(scaleBits+1) bytes; one array read per decoded symbol).
-    let slotToSymbol: [UInt16]
 
     public var symbolCount: Int { frequencies.count }
+
+    /// The decoder's inverse of `cumulative`: the symbol whose interval holds `slot` (0 ..< 2^scaleBits), by binary
+    /// search. A slot-to-symbol array would answer in one read but costs 2^(scaleBits+1) bytes per table, and a
+    /// spatial model holds thousands of tables while a file decodes only about a thousand symbols.
+    public func symbol(atSlot slot: UInt32) -> Int {
+        var (low, high) = (0, frequencies.count - 1)  // invariant: cumulative[low] <= slot < cumulative[high + 1]
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if cumulative[middle] <= slot { low = middle } else { high = middle - 1 }
+        }
+        return low
+    }
     public var total: UInt32 { 1 << UInt32(scaleBits) }
 
     /// Validates and adopts exact frequencies (e.g. ones read from a model file).
@@ -40,16 +49,10 @@ public struct FrequencyTable: Sendable, Equatable {
         }
 
         var cumulative = [UInt32](repeating: 0, count: frequencies.count + 1)
-        var slotToSymbol = [UInt16](repeating: 0, count: total)
-        for (symbol, frequency) in frequencies.enumerated() {
-            let start = cumulative[symbol]
-            cumulative[symbol + 1] = start + frequency
-            for slot in Int(start)..<Int(start + frequency) { slotToSymbol[slot] = UInt16(symbol) }
-        }
+        for (symbol, frequency) in frequencies.enumerated() { cumulative[symbol + 1] = cumulative[symbol] + frequency }
         self.scaleBits = scaleBits
         self.frequencies = frequencies
         self.cumulative = cumulative
-        self.slotToSymbol = slotToSymbol
     }
 
     /// Builds the table that codes data distributed like `counts` as compactly as possible.

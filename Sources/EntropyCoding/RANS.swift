@@ -123,8 +123,7 @@ public struct RANSDecoder: Sendable {
 
     public mutating func decode(with table: FrequencyTable) throws -> Int {
         // The low scaleBits of the state fall inside exactly one symbol's interval.
-        let slot = Int(state & (table.total - 1))
-        let symbol = Int(table.slotToSymbol[slot])
+        let symbol = table.symbol(atSlot: state & (table.total - 1))
         try advance(start: table.cumulative[symbol], frequency: table.frequencies[symbol], scaleBits: table.scaleBits)
         return symbol
     }

@@ -37,7 +37,7 @@ import Testing
             #expect(table.cumulative.first == 0 && table.cumulative.last == table.total)
             // The decoder's lookup must agree with the cumulative table at every slot.
             let wrongSlots = (0..<Int(table.total)).filter { slot in
-                let symbol = Int(table.slotToSymbol[slot])
+                let symbol = table.symbol(atSlot: UInt32(slot))
                 return !(table.cumulative[symbol] <= slot && slot < table.cumulative[symbol + 1])
             }
             #expect(wrongSlots.isEmpty)
