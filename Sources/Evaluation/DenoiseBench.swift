@@ -37,10 +37,11 @@ public struct DenoiseBench {
     }
 
     /// Rows per (noise level, method, image); `examples` keeps image 0..<8's outputs at each level for a grid.
-    /// `flagged` counts, per level, the held-out images the denoiser would call out of domain (false alarms).
-    public func run(progress: (Int) -> Void) -> (rows: [Row], examples: [Double: [String: [GrayImage]]], flagged: [Double: Int]) {
+    /// `counts` says, per level, how many held-out images the denoiser would call out of domain (false alarms) and
+    /// for how many SURE chose the blend alone as the Wiener pilot.
+    public func run(progress: (Int) -> Void) -> (rows: [Row], examples: [Double: [String: [GrayImage]]], counts: [Double: LevelCounts]) {
         var rows: [Row] = []
-        var flagged: [Double: Int] = [:]
+        var counts: [Double: LevelCounts] = [:]
         var examples: [Double: [String: [GrayImage]]] = [:]
         let denoiser = Denoiser(model: model)
         var done = 0
@@ -85,11 +86,12 @@ public struct DenoiseBench {
             record("VAE MAP", results.map(\.mapCanvas), seconds: vaeTime)
             record("VAE MAP + blend", results.map(\.blended), seconds: vaeTime)
             record("VAE MAP + blend + Wiener", results.map(\.image), seconds: vaeTime)
-            flagged[sigma] = results.filter(\.looksOutOfDomain).count
+            counts[sigma] = LevelCounts(outOfDomain: results.filter(\.looksOutOfDomain).count,
+                                        blendPilotAlone: results.filter { $0.priorWeight == 1 }.count)
             done += 1
             progress(done)
         }
-        return (rows, examples, flagged)
+        return (rows, examples, counts)
     }
 
     /// Single-image latency of the full VAE method (what `vaecodec denoise` does per file), in seconds.
@@ -103,7 +105,7 @@ public struct DenoiseBench {
     }
 
     public static func markdown(rows: [Row], title: String, command: String, description: [String], singleImageSeconds: Double,
-                                flagged: [Double: Int] = [:]) -> String {
+                                counts: [Double: LevelCounts] = [:]) -> String {
         var md = "# \(title)\n\n" + description.map { "- \($0)\n" }.joined() + "- Produced by: `\(command)`\n\n"
         md += "Gaussian noise of deviation sigma (8-bit units), clipped to 0...255 and rounded; PSNR (dB), SSIM and "
             + "time per image, averaged over images. VAE rows share one batched run; `vaecodec denoise` on one file takes "
@@ -125,15 +127,25 @@ public struct DenoiseBench {
         }
         md += "\nThe ablation: `VAE encoder-decoder` skips the MAP optimisation; `VAE MAP` is the prior's picture alone; "
             + "`+ blend` adds back the observation where the noise is weaker than the model's own error; `+ Wiener` (the method "
-            + "`vaecodec denoise` uses) filters the observation in 8x8 DCT blocks with the blend as the pilot, twice (the second pass "
-            + "with the first one's output as its pilot). `Wiener, blur pilot` is the same filter piloted by a Gaussian blur "
-            + "(width 0.6 + sigma/50, no prior): the difference between the last two rows is the VAE's share of the result.\n"
-        if !flagged.isEmpty {
-            let count = rows.filter { $0.method == "noisy" && $0.sigma == sigmas[0] }.count
+            + "`vaecodec denoise` uses) filters the observation in sliding 8x8 DCT blocks, twice (the second pass with the first "
+            + "one's output as its pilot), piloted by the blend or by an even mix of the blend and a Gaussian blur, whichever "
+            + "Stein's unbiased risk estimate prefers for the image. `Wiener, blur pilot` is the same filter piloted by the blur "
+            + "alone (width 0.6 + sigma/50, no prior): the difference between the last two rows is the VAE's share of the result.\n"
+        if !counts.isEmpty {
+            let total = rows.filter { $0.method == "noisy" && $0.sigma == sigmas[0] }.count
+            func list(_ value: (LevelCounts) -> Int) -> String {
+                counts.sorted { $0.key < $1.key }.map { "\(value($0.value)) of \(total) at sigma \(Int($0.key))" }.joined(separator: ", ")
+            }
+            md += "\nThe blend alone piloted the Wiener filter (SURE's choice) for \(list(\.blendPilotAlone)); the even mix with the "
+                + "blur for the rest.\n"
             md += "\nOut-of-domain false alarms (held-out images `vaecodec denoise` would refuse to trust the prior on): "
-                + flagged.sorted { $0.key < $1.key }.map { "\($0.value) of \(count) at sigma \(Int($0.key))" }.joined(separator: ", ") + ".\n"
+                + list(\.outOfDomain) + ".\n"
         }
         return md
+    }
+
+    public struct LevelCounts: Sendable {
+        public var outOfDomain: Int, blendPilotAlone: Int
     }
 
     public static func csv(_ rows: [Row]) -> String {

@@ -101,7 +101,8 @@ struct BenchCommand: ParsableCommand {
         // The model that fits the clean held-out images best (lowest energy), e.g. faces for LFW.
         let probe = Array(images.prefix(8))
         func energy(_ m: CodecModel) -> Double { Denoiser(model: m).fit(probe, sigmas: probe.map { _ in 5 }).reduce(0) { $0 + $1.energyPerPixel } }
-        let model = models.count == 1 ? models[0] : models.map { ($0, energy($0)) }.min { $0.1 < $1.1 }!.0
+        let priors = Denoiser.priors(among: models)
+        let model = priors.count == 1 ? priors[0] : priors.map { ($0, energy($0)) }.min { $0.1 < $1.1 }!.0
         let study = DenoiseBench(model: model, images: images, noiseLevels: levels)
         if exportNoisy {
             let folder = out + "/denoise-inputs"
@@ -113,12 +114,12 @@ struct BenchCommand: ParsableCommand {
             }
         }
         let progress = Progress("denoising study", total: levels.count, quiet: common.quiet)
-        let (rows, examples, flagged) = study.run { progress.update($0, unit: "levels") }
+        let (rows, examples, counts) = study.run { progress.update($0, unit: "levels") }
         progress.finish()
         let latency = study.singleImageSeconds(sigma: 25)
         let md = DenoiseBench.markdown(rows: rows, title: "vaecodec denoising study on \(data)", command: command,
                                        description: [about, "model: \(model.name) (\(model.vae.config.summary))"], singleImageSeconds: latency,
-                                       flagged: flagged)
+                                       counts: counts)
         try Files.writeAtomically(Array(md.utf8), to: out + "/denoise.md", overwrite: force)
         try Files.writeAtomically(Array(DenoiseBench.csv(rows).utf8), to: out + "/denoise.csv", overwrite: force)
         let gridSigma = levels.contains(25) ? 25 : levels[0]

@@ -48,7 +48,7 @@ struct DenoiseCommand: ParsableCommand {
     }
 
     func run() throws {
-        let models = try modelOptions.candidates()
+        let models = Denoiser.priors(among: try modelOptions.candidates())
         try forEachInput(inputs) { input in
             let decoded = try ImageCodec.read(input)
             let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
