@@ -22,8 +22,14 @@ public struct Denoiser {
     public let model: CodecModel
     public var steps = 12
     public var learningRate: Float = 0.25
+    /// Also decode the encoder's guess mu(y) (`Fit.encoderDecoderCanvas`), for the bench's ablation: one more decoder pass.
+    public var decodesEncoderGuess = false
 
     public init(model: CodecModel) { self.model = model }
+
+    /// One image's MAP steps are products too small to split across cores: on one BLAS thread the fit of a face takes
+    /// 19.6 ms instead of 23.0 (12 steps, faces model, this machine). `vaecodec denoise` and the bench's latency use it.
+    public static let singleImageBLASThreads = 1
 
     /// The candidate models worth trying as priors: spatial-latent members of a family are left out when a global one
     /// is there. Measured on 100 held-out faces (sigma 15, 25, 50), faces-sp as the prior gave 32.26, 29.46 and
@@ -37,9 +43,9 @@ public struct Denoiser {
     /// What the prior makes of one noisy image: the MAP latent and how well the model explains the image.
     public struct Fit {
         public var latent: [Float]
-        /// The decoder's picture at z* and at the encoder's mean mu(y), canvas size, 0...255.
+        /// The decoder's picture at z* and (with `decodesEncoderGuess`) at the encoder's mean mu(y), canvas size, 0...255.
         public var mapCanvas: GrayImage
-        public var encoderDecoderCanvas: GrayImage
+        public var encoderDecoderCanvas: GrayImage?
         /// s_m^2 per canvas pixel (0...1 units) at z*.
         public var modelVariance: [Float]
         /// Negative log posterior density per canvas pixel at z* (nats): comparable across models, lower fits better.
@@ -137,7 +143,7 @@ public struct Denoiser {
             }
         }
         let mapMeans = vae.decode(Tensor(shape: [n, k], data: z)).data
-        let encoderDecoder = steps == 0 ? mapMeans : vae.decode(Tensor(shape: [n, k], data: mu)).data
+        let encoderDecoder = !decodesEncoderGuess ? nil : steps == 0 ? mapMeans : vae.decode(Tensor(shape: [n, k], data: mu)).data
 
         return (0..<n).map { index in
             let mapMean = Array(mapMeans[(index * pixels)..<((index + 1) * pixels)])
@@ -152,9 +158,9 @@ public struct Denoiser {
                 modelPower += Double(modelVar[i])
             }
             let excess = max(0, squaredResidual - Double(noiseVariance[index]) * Double(pixels))
-            let plain = encoderDecoder[(index * pixels)..<((index + 1) * pixels)].map { $0 * 255 }
             return Fit(latent: latent, mapCanvas: GrayImage(width: side, height: side, pixels: mapMean.map { $0 * 255 }),
-                       encoderDecoderCanvas: GrayImage(width: side, height: side, pixels: Array(plain)), modelVariance: modelVar,
+                       encoderDecoderCanvas: encoderDecoder.map { GrayImage(width: side, height: side, pixels: $0[(index * pixels)..<((index + 1) * pixels)].map { $0 * 255 }) },
+                       modelVariance: modelVar,
                        energyPerPixel: energy / Double(pixels), fitRatio: excess / modelPower)
         }
     }

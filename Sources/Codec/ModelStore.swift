@@ -9,8 +9,8 @@ import ImageIO
 /// names another folder (an installed copy, say).
 ///
 /// One VAE gives one operating point (its rate is pinned by its KL), so a domain ships as a *family*:
-/// `faces.safetensors`, `faces-hi.safetensors`, ... The name `faces` means every member; rate control
-/// picks the member and rung per image (`RateControl`). A member can also be named alone (`faces-hi`).
+/// `faces.safetensors`, `faces-grid.safetensors`, ... The name `faces` means every member; rate control
+/// picks the member and rung per image (`RateControl`). A member can also be named alone (`faces-grid`).
 public enum ModelStore {
     public static let familyNames = ["faces", "digits"]
 
@@ -35,7 +35,7 @@ public enum ModelStore {
         return []
     }
 
-    /// The family a shipped model belongs to: `faces-hi` belongs to `faces`.
+    /// The family a shipped model belongs to: `faces-grid` belongs to `faces`.
     public static func family(of name: String) -> String {
         familyNames.first { name == $0 || name.hasPrefix($0 + "-") } ?? name
     }

@@ -5,7 +5,7 @@ import ImageIO
 
 /// `--model auto|faces|digits|PATH`, shared by the codec commands.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "auto (every shipped model; the best for each image), faces, digits (every member of the family), a member (faces-hi), or a model file.")
+    @Option(help: "auto (every shipped model; the best for each image), faces, digits (every member of the family), a member (faces-grid), or a model file.")
     var model = "auto"
 
     func candidates() throws -> [CodecModel] {

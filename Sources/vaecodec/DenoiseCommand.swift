@@ -1,5 +1,6 @@
 import ArgumentParser
 import Codec
+import NeuralNet
 import Foundation
 import ImageIO
 
@@ -49,6 +50,7 @@ struct DenoiseCommand: ParsableCommand {
 
     func run() throws {
         let models = Denoiser.priors(among: try modelOptions.candidates())
+        BLAS.threadCount = Denoiser.singleImageBLASThreads
         try forEachInput(inputs) { input in
             let decoded = try ImageCodec.read(input)
             let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)

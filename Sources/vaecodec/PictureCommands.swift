@@ -7,7 +7,7 @@ import VAE
 
 /// Shared by `manifold` and `sample`: which model, where the PNG goes.
 struct PictureOptions: ParsableArguments {
-    @Option(help: "faces, digits (the family's first member), a member such as faces-hi, or a model file.")
+    @Option(help: "faces, digits (the family's first member), a member such as faces-xs, or a model file.")
     var model = "faces"
 
     @Option(name: .shortAndLong, help: "Output PNG.")

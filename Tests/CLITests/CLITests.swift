@@ -202,11 +202,11 @@ struct CLI {
         let dir = try CLI.temporaryDirectory()
         try CLI.copy("images/digit-7.png", to: dir, as: "digit.png")
         try CLI.copy("images/face-lfw-64.png", to: dir, as: "face.png")
-        let digit = try CLI.run(["denoise", "digit.png", "--model", "faces-hi", "--sigma", "10"], in: dir)
+        let digit = try CLI.run(["denoise", "digit.png", "--model", "faces", "--sigma", "10"], in: dir)
         #expect(digit.status == 0, "\(digit.stderr)")
         #expect(digit.stderr.contains("warning: digit.png: this image does not look like what model faces"), "\(digit.stderr)")
         #expect(CLI.files(in: dir).contains("digit.denoised.png"))
-        let face = try CLI.run(["denoise", "face.png", "--model", "faces-hi", "--sigma", "10"], in: dir)
+        let face = try CLI.run(["denoise", "face.png", "--model", "faces", "--sigma", "10"], in: dir)
         #expect(face.status == 0 && face.stderr.isEmpty, "\(face.stderr)")
     }
 }
