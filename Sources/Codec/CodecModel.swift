@@ -95,8 +95,9 @@ public final class CodecModel {
               steps.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw fail("codec tables are malformed")
         }
-        // Tables take memory in proportion to their words in the file (no per-table decoder arrays), so the file's
-        // own size bounds what a hostile one can demand.
+        // A table in memory is a few small arrays (no per-table decoder slots), ~130 bytes at the least: capping their
+        // number at 2^17 (the shipped grid models hold 10 x 1,024) keeps a hostile file's demand near 20 MB.
+        guard stepsEntry.shape[0] * transmitted32.count <= 1 << 17 else { throw fail("codec tables are malformed (too many tables)") }
         let transmitted = transmitted32.map(Int.init)
         var offset = 0
         var rungs: [Rung] = []

@@ -32,7 +32,7 @@ public struct Denoiser {
     public static let singleImageBLASThreads = 1
 
     /// The candidate models worth trying as priors: spatial-latent members of a family are left out when a global one
-    /// is there. Measured on 100 held-out faces (sigma 15, 25, 50), faces-sp as the prior gave 32.26, 29.46 and
+    /// is there. Measured on 100 held-out faces (sigma 15, 25, 50), faces-grid as the prior gave 32.26, 29.46 and
     /// 25.61 dB against the global faces members' 32.16, 29.51 and 25.73, at 2.5 times the time: its 1,024 latents
     /// fit the noise nearly as readily as the face.
     public static func priors(among models: [CodecModel]) -> [CodecModel] {
@@ -193,39 +193,44 @@ public struct Denoiser {
     /// Each pilot share a drives f_a(y) = Wiener twice, piloted by a * blend(y) + (1 - a) * blur(y); the share with
     /// the least Monte Carlo SURE (Ramani, Blu & Unser 2008) wins:
     ///     MSE(a) ~ |y - f_a(y)|^2 / N - sigma^2 + 2 sigma^2 / N * b . (f_a(y + e b) - f_a(y)) / e,  b_i = +-1,
-    /// an unbiased estimate of the error against the unseen clean image whatever f does, as long as the noise is
-    /// Gaussian. The probe is seeded: same input, same output.
-    /// Clipping to 0...255 breaks that assumption, so the sums run over the pixels whose blur sits 2 sigma inside the
-    /// range; when fewer than half do (MNIST's black background and white strokes) the choice is not made and the
-    /// prior's pilot is used, which is where the prior knows most (the background is black) and a blur knows least.
+    /// which for Gaussian noise estimates the error against the unseen clean image without bias whatever f does.
+    /// Here it is an approximation: the probe moves y through the blend, the blur and both Wiener passes, but holds
+    /// the decoder's picture D(z*) fixed (refitting z* per probe would double the MAP work). The probe is seeded:
+    /// same input, same output.
+    /// Clipping to 0...255 breaks the Gaussian assumption, so the sums run over the pixels whose blur sits 2 sigma
+    /// inside the range; when fewer than half do (MNIST's black background and white strokes) the choice is not made
+    /// and the prior's pilot is used, which is where the prior knows most (the background is black) and a blur least.
     static func sureChoice(_ y: GrayImage, blend: Blend, sigma: Double) -> (image: GrayImage, weight: Float) {
         guard let candidates = sureCandidates(y, blend: blend, sigma: sigma) else {
-            return (DCTWiener.twoPass(y, pilot: blend(y), sigma: sigma), 1)
+            return (estimate(y, blend: blend(y), blur: nil, share: 1, sigma: sigma), 1)
         }
         let best = candidates.min { $0.risk < $1.risk }!
         return (best.image, best.weight)
     }
 
+    /// Wiener twice, piloted by share * blend + (1 - share) * blur.
+    static func estimate(_ y: GrayImage, blend: GrayImage, blur: GrayImage?, share a: Float, sigma: Double) -> GrayImage {
+        guard a < 1, let blur else { return DCTWiener.twoPass(y, pilot: blend, sigma: sigma) }
+        let pilot = GrayImage(width: y.width, height: y.height, pixels: zip(blend.pixels, blur.pixels).map { a * $0 + (1 - a) * $1 })
+        return DCTWiener.twoPass(y, pilot: pilot, sigma: sigma)
+    }
+
     /// Every pilot share's estimate with its SURE (mean squared error per interior pixel), or nil where SURE does not apply.
     static func sureCandidates(_ y: GrayImage, blend: Blend, sigma: Double) -> [(image: GrayImage, weight: Float, risk: Double)]? {
-        func estimate(_ y: GrayImage, share a: Float) -> GrayImage {
-            guard a < 1 else { return DCTWiener.twoPass(y, pilot: blend(y), sigma: sigma) }
-            let prior = blend(y), blur = DCTWiener.blurPilot(y, sigma: sigma)
-            let pilot = GrayImage(width: y.width, height: y.height, pixels: zip(prior.pixels, blur.pixels).map { a * $0 + (1 - a) * $1 })
-            return DCTWiener.twoPass(y, pilot: pilot, sigma: sigma)
-        }
+        let blur = DCTWiener.blurPilot(y, sigma: sigma)
         let margin = Float(2 * sigma)
-        let blur = DCTWiener.blurPilot(y, sigma: sigma).pixels
-        let interior = blur.indices.filter { blur[$0] > margin && blur[$0] < 255 - margin }
+        let interior = blur.pixels.indices.filter { blur.pixels[$0] > margin && blur.pixels[$0] < 255 - margin }
         guard interior.count * 2 >= y.pixels.count else { return nil }
         var rng = Xoshiro256StarStar(seed: 0x5EED)
         // Rademacher (+-1) probes: b . J b then misses nothing of J's diagonal, which a Gaussian probe only samples.
         let probe = (0..<y.pixels.count).map { _ in rng.next() & 1 == 0 ? Float(1) : -1 }
         let epsilon = Float(max(sigma, 1) * 0.01)
         let shifted = GrayImage(width: y.width, height: y.height, pixels: zip(y.pixels, probe).map { $0 + epsilon * $1 })
+        let (blended, blendedShifted, blurShifted) = (blend(y), blend(shifted), DCTWiener.blurPilot(shifted, sigma: sigma))
         let n = Double(interior.count), s2 = sigma * sigma
         return pilotWeights.map { a in
-            let out = estimate(y, share: a), outShifted = estimate(shifted, share: a)
+            let out = estimate(y, blend: blended, blur: blur, share: a, sigma: sigma)
+            let outShifted = estimate(shifted, blend: blendedShifted, blur: blurShifted, share: a, sigma: sigma)
             var squaredResidual = 0.0, divergence = 0.0
             for i in interior {
                 let r = Double(y.pixels[i] - out.pixels[i])

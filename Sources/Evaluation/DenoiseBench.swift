@@ -100,12 +100,11 @@ public struct DenoiseBench {
         let denoiser = Denoiser(model: model)
         var rng = Xoshiro256StarStar(seed: seed)
         let noisy = images.prefix(count).map { Self.addNoise($0, sigma: sigma, rng: &rng) }
-        let threads = BLAS.threadCount
-        BLAS.threadCount = Denoiser.singleImageBLASThreads
-        defer { BLAS.threadCount = threads }
-        let start = MonotonicClock.seconds()
-        for image in noisy { _ = denoiser.denoise(image, sigma: sigma) }
-        return (MonotonicClock.seconds() - start) / Double(max(1, noisy.count))
+        return BLAS.withThreads(Denoiser.singleImageBLASThreads) {
+            let start = MonotonicClock.seconds()
+            for image in noisy { _ = denoiser.denoise(image, sigma: sigma) }
+            return (MonotonicClock.seconds() - start) / Double(max(1, noisy.count))
+        }
     }
 
     public static func markdown(rows: [Row], title: String, command: String, description: [String], singleImageSeconds: Double,

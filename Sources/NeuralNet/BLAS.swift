@@ -17,6 +17,14 @@ public enum BLAS {
         set { openblas_set_num_threads(Int32(newValue)) }
     }
 
+    /// Runs `body` with `count` threads, then restores the previous count.
+    public static func withThreads<T>(_ count: Int, _ body: () throws -> T) rethrows -> T {
+        let previous = threadCount
+        threadCount = count
+        defer { threadCount = previous }
+        return try body()
+    }
+
     /// The kernel family OpenBLAS is using, e.g. "SkylakeX", "Haswell", "Prescott".
     public static var coreName: String { String(cString: openblas_get_corename()) }
 

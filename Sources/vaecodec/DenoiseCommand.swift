@@ -13,7 +13,7 @@ struct DenoiseCommand: ParsableCommand {
             mean), the decoder's picture is blended with the image by their variances, and that blend (or an even \
             mix of it with a blur, whichever Stein's unbiased risk estimate prefers) pilots a Wiener filter in \
             sliding 8x8 DCT blocks. Of a family, the global-latent members serve as priors; the grid ones are for \
-            compression. Without --sigma the noise level is estimated from the image \
+            compression (unless only grid models are given). Without --sigma the noise level is estimated from the image \
             (median absolute Haar detail / 0.6745) and printed. The output is INPUT.denoised.EXT beside each \
             input unless -o is given; existing files are kept unless --force. An image the model cannot draw \
             (say, not a face for the face model) gets a warning: the result would be the model's guess.
@@ -52,7 +52,6 @@ struct DenoiseCommand: ParsableCommand {
 
     func run() throws {
         let models = Denoiser.priors(among: try modelOptions.candidates())
-        BLAS.threadCount = Denoiser.singleImageBLASThreads
         try forEachInput(inputs) { input in
             let decoded = try ImageCodec.read(input)
             let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
@@ -68,11 +67,14 @@ struct DenoiseCommand: ParsableCommand {
             func guessEnergy(_ m: CodecModel) -> Double {
                 var guess = Denoiser(model: m)
                 guess.steps = 0
-                return guess.fit([image], sigmas: [max(noise, 0.5)])[0].energyPerPixel
+                return guess.fit([image], sigmas: [sigma])[0].energyPerPixel
             }
-            let model = models.count == 1 ? models[0] : models.map { ($0, guessEnergy($0)) }.min { $0.1 < $1.1 }!.0
-            let denoiser = Denoiser(model: model), sigma = max(noise, 0.5)
-            let fit = denoiser.fit([image], sigmas: [sigma])[0]
+            let sigma = max(noise, 0.5)
+            let (denoiser, fit) = BLAS.withThreads(Denoiser.singleImageBLASThreads) {
+                let model = models.count == 1 ? models[0] : models.map { ($0, guessEnergy($0)) }.min { $0.1 < $1.1 }!.0
+                let denoiser = Denoiser(model: model)
+                return (denoiser, denoiser.fit([image], sigmas: [sigma])[0])
+            }
             // Out of domain the prior would paint its own kind of picture: a blur pilots the Wiener filter instead.
             let outOfDomain = fit.looksOutOfDomain
             let result = outOfDomain ? nil : denoiser.finish(image, sigma: sigma, fit: fit)
@@ -92,12 +94,12 @@ struct DenoiseCommand: ParsableCommand {
             }
             try Files.writeAtomically(bytes, to: target, overwrite: force)
             if outOfDomain {
-                Terminal.error("warning: \(input): this image does not look like what model \(model.name) was trained on "
+                Terminal.error("warning: \(input): this image does not look like what model \(denoiser.model.name) was trained on "
                                + "(fit ratio \(decimal(fit.fitRatio, 1)), latent mean square \(decimal(fit.latentMeanSquare, 1)); "
                                + "both about 1 in its domain): denoised without the VAE prior (blur-piloted Wiener filter)")
             }
             Terminal.info("\(input) -> \(target): noise sigma \(decimal(noise, 1)) (\(estimated ? "estimated" : "given")), "
-                          + "model \(model.name), fit ratio \(decimal(fit.fitRatio, 2)), latent mean square \(decimal(fit.latentMeanSquare, 2))"
+                          + "model \(denoiser.model.name), fit ratio \(decimal(fit.fitRatio, 2)), latent mean square \(decimal(fit.latentMeanSquare, 2))"
                           + (result.map { ", prior's share of the Wiener pilot \(decimal(Double($0.priorWeight), 2))" } ?? ""),
                           quiet: common.quiet || toStdout)
         }

@@ -154,7 +154,7 @@ import ImageIO
     }
 
     @Test func shippedModelsGroupIntoFamiliesByName() {
-        #expect(ModelStore.family(of: "faces") == "faces" && ModelStore.family(of: "faces-hi") == "faces")
+        #expect(ModelStore.family(of: "faces") == "faces" && ModelStore.family(of: "faces-grid") == "faces")
         #expect(ModelStore.family(of: "digits-hi") == "digits" && ModelStore.family(of: "facesx") == "facesx")
     }
 

@@ -163,4 +163,3 @@ struct GradientCheck {
         #expect(abs(left - right) < 1e-4 * max(1, abs(left)))
     }
 }
-
