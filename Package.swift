@@ -1,13 +1,19 @@
 // swift-tools-version: 6.1
-// The module graph is the architecture:
-//   CImageShim (C, owns setjmp/longjmp) -> ImageIO ─┐
-//   NeuralNet (OpenBLAS) ────────────────────────────┴-> VAE ─┐
-//   EntropyCoding (rANS, frequency tables, CRC-32) ──────────┴-> Codec -> Evaluation -> vaecodec (CLI)
+// The module graph is the architecture (each module, then what it builds on):
+//   CImageShim (C, owns setjmp/longjmp)            libpng, libjpeg
+//   ImageIO (PNG/JPEG, canvas)                      CImageShim
+//   NeuralNet (tensors, layers, Adam)               OpenBLAS
+//   VAE (model, ELBO, training, model files)        NeuralNet, ImageIO
+//   ImageFilters (DCT Wiener, Gaussian blur)        ImageIO, NeuralNet
+//   EntropyCoding (rANS, frequency tables, CRC-32)  -
+//   Codec (quantisation, container, denoising)      VAE, EntropyCoding, ImageFilters
+//   Evaluation (metrics, baselines, reports)        Codec
+//   vaecodec (the CLI)                              Evaluation
 import PackageDescription
 
 // Only the numeric kernels drop overflow and bounds checks; parsers of untrusted input keep them.
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-// The denoiser's 8-lane DCT loops run some 50 times slower unoptimised, which would make the test suite crawl.
+// The Wiener filter's 8-lane DCT loops run some 50 times slower unoptimised, which would make the test suite crawl.
 let optimizedEvenInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
@@ -39,13 +45,15 @@ let package = Package(
         .target(name: "VAE", dependencies: ["NeuralNet", "ImageIO", "CZlib"]),
         .target(name: "EntropyCoding"),
         // The shipped models (faces, digits) travel as resources; see ModelStore for how they are found.
-        .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding"], resources: [.copy("Models")],
-                swiftSettings: optimizedEvenInDebug),
-        .target(name: "Evaluation", dependencies: ["Codec", "VAE", "ImageIO", "EntropyCoding", "NeuralNet"]),
+        // Classical filters on gray images (DCT Wiener, Gaussian blur): numeric loops, kept apart so only they are
+        // optimised in debug builds.
+        .target(name: "ImageFilters", dependencies: ["ImageIO", "NeuralNet"], swiftSettings: optimizedEvenInDebug),
+        .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding", "ImageFilters"], resources: [.copy("Models")]),
+        .target(name: "Evaluation", dependencies: ["Codec", "VAE", "ImageIO", "EntropyCoding", "NeuralNet", "ImageFilters"]),
         .executableTarget(
             name: "vaecodec",
             dependencies: [
-                "ImageIO", "NeuralNet", "VAE", "Codec", "Evaluation",
+                "ImageIO", "NeuralNet", "VAE", "ImageFilters", "Codec", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -53,7 +61,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
         .testTarget(name: "VAETests", dependencies: ["VAE"]),
         .testTarget(name: "EntropyCodingTests", dependencies: ["EntropyCoding"]),
-        .testTarget(name: "CodecTests", dependencies: ["Codec"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "ImageFilters"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "CLITests", dependencies: ["vaecodec"]),

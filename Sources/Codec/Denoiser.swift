@@ -1,4 +1,5 @@
 import Foundation
+import ImageFilters
 import ImageIO
 import NeuralNet
 import VAE

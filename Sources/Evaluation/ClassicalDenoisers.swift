@@ -1,3 +1,4 @@
+import ImageFilters
 import ImageIO
 import Codec
 

@@ -1,5 +1,6 @@
 import Codec
 import Foundation
+import ImageFilters
 import ImageIO
 import NeuralNet
 import VAE

@@ -2,6 +2,7 @@ import ArgumentParser
 import Codec
 import NeuralNet
 import Foundation
+import ImageFilters
 import ImageIO
 
 struct DenoiseCommand: ParsableCommand {

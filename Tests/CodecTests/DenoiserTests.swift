@@ -1,6 +1,7 @@
 import Testing
 import NeuralNet
 @testable import Codec
+import ImageFilters
 import ImageIO
 
 @Suite struct DenoiserTests {
