@@ -107,7 +107,7 @@ public struct Denoiser {
         zip(zip(images, sigmas), fit(images, sigmas: sigmas)).map { finish($0.0, sigma: $0.1, fit: $1) }
     }
 
-    /// Steps 1 and 2's latent: the MAP estimate (with `steps` 0, the encoder's guess), batched.
+    /// Step 1, batched: the MAP latent (with `steps` 0, the encoder's guess) and how well it explains each image.
     public func fit(_ images: [GrayImage], sigmas: [Double]) -> [Fit] {
         let side = model.canvas, pixels = side * side, n = images.count
         let vae = model.vae, k = vae.config.latent
@@ -159,10 +159,11 @@ public struct Denoiser {
                 modelPower += Double(modelVar[i])
             }
             let excess = max(0, squaredResidual - Double(noiseVariance[index]) * Double(pixels))
-            return Fit(latent: latent, mapCanvas: GrayImage(width: side, height: side, pixels: mapMean.map { $0 * 255 }),
-                       encoderDecoderCanvas: encoderDecoder.map { GrayImage(width: side, height: side, pixels: $0[(index * pixels)..<((index + 1) * pixels)].map { $0 * 255 }) },
-                       modelVariance: modelVar,
-                       energyPerPixel: energy / Double(pixels), fitRatio: excess / modelPower)
+            func canvas(_ means: [Float]) -> GrayImage {
+                GrayImage(width: side, height: side, pixels: means[(index * pixels)..<((index + 1) * pixels)].map { $0 * 255 })
+            }
+            return Fit(latent: latent, mapCanvas: canvas(mapMeans), encoderDecoderCanvas: encoderDecoder.map(canvas),
+                       modelVariance: modelVar, energyPerPixel: energy / Double(pixels), fitRatio: excess / modelPower)
         }
     }
 
