@@ -28,6 +28,18 @@ public struct Denoiser {
 
     public init(model: CodecModel) { self.model = model }
 
+    /// Of the candidates `priors(among:)` keeps, the one that explains `images` best: the least total negative log
+    /// posterior per pixel after `steps` MAP steps (nil: the default; 0: the encoder's guess alone, which is cheap).
+    public static func bestPrior(among models: [CodecModel], for images: [GrayImage], sigmas: [Double], steps: Int? = nil) -> CodecModel {
+        let candidates = priors(among: models)
+        guard candidates.count > 1 else { return candidates[0] }
+        return candidates.map { model in
+            var denoiser = Denoiser(model: model)
+            if let steps { denoiser.steps = steps }
+            return (model, denoiser.fit(images, sigmas: sigmas).reduce(0) { $0 + $1.energyPerPixel })
+        }.min { $0.1 < $1.1 }!.0
+    }
+
     /// One image's MAP steps are products too small to split across cores: on one BLAS thread the fit of a face takes
     /// 19.6 ms instead of 23.0 (12 steps, faces model, this machine). `vaecodec denoise` and the bench's latency use it.
     public static let singleImageBLASThreads = 1

@@ -1,11 +1,7 @@
-import ImageFilters
 import ImageIO
-import Codec
 
 /// The classical denoisers the VAE is compared with, on 8-bit gray planes.
 public enum ClassicalDenoisers {
-    public static func gaussianBlur(_ image: GrayImage, sigma: Double) -> GrayImage { GaussianBlur.apply(image, sigma: sigma) }
-
     /// 3x3 median with clamped edges.
     public static func median3x3(_ image: GrayImage) -> GrayImage {
         let (w, h) = (image.width, image.height)

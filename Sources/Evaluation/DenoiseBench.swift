@@ -67,11 +67,11 @@ public struct DenoiseBench {
             let tuning = Array(0..<min(20, images.count))
             let bestBlur = Self.blurSigmas.max { a, b in
                 func score(_ s: Double) -> Double {
-                    tuning.reduce(0.0) { $0 + Metrics.psnr(images[$1], ClassicalDenoisers.gaussianBlur(noisy[$1], sigma: s)) }
+                    tuning.reduce(0.0) { $0 + Metrics.psnr(images[$1], GaussianBlur.apply(noisy[$1], sigma: s)) }
                 }
                 return score(a) < score(b)
             }!
-            let (blurred, blurTime) = timed { noisy.map { ClassicalDenoisers.gaussianBlur($0, sigma: bestBlur) } }
+            let (blurred, blurTime) = timed { noisy.map { GaussianBlur.apply($0, sigma: bestBlur) } }
             record("gaussian blur", blurred, seconds: blurTime)
             let (medians, medianTime) = timed { noisy.map(ClassicalDenoisers.median3x3) }
             record("median 3x3", medians, seconds: medianTime)

@@ -100,9 +100,7 @@ struct BenchCommand: ParsableCommand {
         guard !levels.isEmpty, levels.allSatisfy({ $0 > 0 && $0 < 256 }) else { throw ValidationError("--noise takes levels in 1...255, comma-separated") }
         // The model that fits the clean held-out images best (lowest energy), e.g. faces for LFW.
         let probe = Array(images.prefix(8))
-        func energy(_ m: CodecModel) -> Double { Denoiser(model: m).fit(probe, sigmas: probe.map { _ in 5 }).reduce(0) { $0 + $1.energyPerPixel } }
-        let priors = Denoiser.priors(among: models)
-        let model = priors.count == 1 ? priors[0] : priors.map { ($0, energy($0)) }.min { $0.1 < $1.1 }!.0
+        let model = Denoiser.bestPrior(among: models, for: probe, sigmas: probe.map { _ in 5 })
         let study = DenoiseBench(model: model, images: images, noiseLevels: levels)
         if exportNoisy {
             let folder = out + "/denoise-inputs"

@@ -52,7 +52,7 @@ struct DenoiseCommand: ParsableCommand {
     }
 
     func run() throws {
-        let models = Denoiser.priors(among: try modelOptions.candidates())
+        let models = try modelOptions.candidates()
         try forEachInput(inputs) { input in
             let decoded = try ImageCodec.read(input)
             let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
@@ -63,17 +63,10 @@ struct DenoiseCommand: ParsableCommand {
             let image = decoded.image.gray()
             let estimated = sigma == "auto"
             let noise = estimated ? NoiseEstimator.sigma(image) : Double(sigma)!
-            // The model whose encoder guess fits best (lowest negative log posterior per pixel) runs the MAP steps:
-            // one optimisation however many models are candidates.
-            func guessEnergy(_ m: CodecModel) -> Double {
-                var guess = Denoiser(model: m)
-                guess.steps = 0
-                return guess.fit([image], sigmas: [sigma])[0].energyPerPixel
-            }
             let sigma = max(noise, 0.5)
+            // The model whose encoder guess fits best runs the MAP steps: one optimisation however many candidates.
             let (denoiser, fit) = BLAS.withThreads(Denoiser.singleImageBLASThreads) {
-                let model = models.count == 1 ? models[0] : models.map { ($0, guessEnergy($0)) }.min { $0.1 < $1.1 }!.0
-                let denoiser = Denoiser(model: model)
+                let denoiser = Denoiser(model: Denoiser.bestPrior(among: models, for: [image], sigmas: [sigma], steps: 0))
                 return (denoiser, denoiser.fit([image], sigmas: [sigma])[0])
             }
             // Out of domain the prior would paint its own kind of picture: a blur pilots the Wiener filter instead.
