@@ -18,7 +18,7 @@ public final class CodecModel {
     /// FNV-1a 64 over every parameter's Float32 bit patterns (little-endian, in file order) and the codec tensors.
     public let fingerprint: UInt64
 
-    public var modelID: UInt16 { UInt16(truncatingIfNeeded: fingerprint) }
+    public var modelID: UInt8 { UInt8(truncatingIfNeeded: fingerprint) }
     public var canvas: Int { vae.config.canvas }
 
     public init(name: String, vae: VAEModel, ladder: RateLadder, training: TrainingState?) {
@@ -89,7 +89,7 @@ public final class CodecModel {
         }
         let k = file.model.config.latent
         guard let transmitted32 = transmittedEntry.int32s, let steps = stepsEntry.floats, let words = tablesEntry.uint16s,
-              stepsEntry.shape.count == 2, stepsEntry.shape[1] == transmitted32.count, (1...255).contains(stepsEntry.shape[0]),
+              stepsEntry.shape.count == 2, stepsEntry.shape[1] == transmitted32.count, (1...ContainerHeader.maxRungs).contains(stepsEntry.shape[0]),
               multipliers.count == stepsEntry.shape[0],
               transmitted32.allSatisfy({ (0..<Int32(k)).contains($0) }), Set(transmitted32).count == transmitted32.count,
               steps.allSatisfy({ $0.isFinite && $0 > 0 }) else {

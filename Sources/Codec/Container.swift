@@ -1,34 +1,41 @@
 import EntropyCoding
 
-/// The `.vae` file: a small header, the entropy-coded latent symbols, and a CRC-32.
+/// The `.vae` file, version 2: three header bytes for a 64x64 image, then the entropy-coded latent symbols.
 ///
 ///     offset  size  field
-///     0       2     magic 0x56 0xAE ("V", then a byte no text file starts a line with)
-///     2       1     format version (high 4 bits) | output format hint (low 2 bits: 0 PNG, 1 JPEG)
-///     3       1     rung: which rate point of the model's quality ladder coded the latent
-///     4       2     model id, big-endian: the low 16 bits of the model's 64-bit fingerprint
-///     6       1-3   width, unsigned LEB128 (64 takes one byte)
-///     ..      1-3   height, unsigned LEB128
+///     0       1     magic 0xAE
+///     1       1     version (bits 7-6, = 2) | format hint (bit 5: 0 PNG, 1 JPEG) | size follows (bit 4) | rung (bits 3-0)
+///     2       1     model id: the low 8 bits of the model's 64-bit fingerprint
+///     3       0-6   when bit 4 is set, width and height, unsigned LEB128 each; otherwise the image is 64x64
 ///     ..      n     payload: rANS bytes of the quantized latent means
-///     end-4   4     CRC-32 (big-endian) of the model's full 64-bit fingerprint followed by every byte above
 ///
-/// Mixing the full fingerprint into the CRC means a model that only shares the 16-bit id fails the check
-/// instead of decoding garbage. The payload's length is implied: the decoder consumes it exactly.
+/// At 0.05 bpp a 64x64 file has 25 bytes, so every header byte costs a visible share of the picture: version 1
+/// spent 12 (a 2-byte magic, a 16-bit id, the size and a CRC-32). There is no CRC now; the integrity check
+/// (`integrityCheck`) rides in the rANS coder's initial state, 23 bits that the stream pays for anyway. The
+/// decoder finds it only by decoding the symbols with the right model, so a model that merely shares the 8-bit
+/// id fails it instead of decoding garbage. The payload's length is implied: the decoder consumes it exactly.
 /// See docs/FORMAT.md for a worked example.
 public struct ContainerHeader: Equatable, Sendable {
-    public static let magic: [UInt8] = [0x56, 0xAE]
-    public static let version: UInt8 = 1
+    public static let magic: UInt8 = 0xAE
+    public static let version: UInt8 = 2
+    /// Version 1 began with these two bytes.
+    static let versionOneMagic: [UInt8] = [0x56, 0xAE]
+    /// The side of an image whose size the header leaves out.
+    public static let implicitSide = 64
     public static let maxSide = 16_384
+    /// The rung has 4 bits.
+    public static let maxRungs = 16
 
     public enum FormatHint: UInt8, Sendable { case png = 0, jpeg = 1 }
 
     public var formatHint: FormatHint
     public var rung: UInt8
-    public var modelID: UInt16
+    public var modelID: UInt8
     public var width: Int
     public var height: Int
 
-    public init(formatHint: FormatHint, rung: UInt8, modelID: UInt16, width: Int, height: Int) {
+    public init(formatHint: FormatHint, rung: UInt8, modelID: UInt8, width: Int, height: Int) {
+        precondition(Int(rung) < Self.maxRungs, "rung \(rung) does not fit the header's 4 bits")
         self.formatHint = formatHint
         self.rung = rung
         self.modelID = modelID
@@ -36,14 +43,15 @@ public struct ContainerHeader: Equatable, Sendable {
         self.height = height
     }
 
+    var hasImplicitSize: Bool { width == Self.implicitSide && height == Self.implicitSide }
+
     func serialized() -> [UInt8] {
-        var bytes = Self.magic
-        bytes.append(Self.version << 4 | formatHint.rawValue)
-        bytes.append(rung)
-        bytes.append(UInt8(modelID >> 8))
-        bytes.append(UInt8(modelID & 0xFF))
-        LEB128.append(width, to: &bytes)
-        LEB128.append(height, to: &bytes)
+        let flags = Self.version << 6 | formatHint.rawValue << 5 | (hasImplicitSize ? 0 : 0x10) | rung
+        var bytes = [Self.magic, flags, modelID]
+        if !hasImplicitSize {
+            LEB128.append(width, to: &bytes)
+            LEB128.append(height, to: &bytes)
+        }
         return bytes
     }
 }
@@ -64,54 +72,46 @@ public struct Container: Equatable, Sendable {
         self.payload = payload
     }
 
-    public static let checksumSize = 4
+    public func serialized() -> [UInt8] { header.serialized() + payload }
 
-    public func serialized(modelFingerprint: UInt64) -> [UInt8] {
-        var bytes = header.serialized() + payload
-        let crc = Self.checksum(bytes[...], fingerprint: modelFingerprint)
-        bytes += [UInt8(crc >> 24), UInt8((crc >> 16) & 0xFF), UInt8((crc >> 8) & 0xFF), UInt8(crc & 0xFF)]
-        return bytes
-    }
-
-    /// Parses the header and splits off the payload. The checksum needs the model's fingerprint, so it is
-    /// checked in a second step, `verify`, once the caller has found the model the header names.
+    /// Parses the header and splits off the payload. Whether the payload is intact is known only once it is
+    /// decoded with the model the header names (`LatentCodec.decodeSymbols`).
     public static func parse(_ bytes: [UInt8], name: String) throws -> Container {
         func fail(_ problem: String) -> ContainerError { ContainerError(file: name, problem: problem) }
         guard !bytes.isEmpty else { throw fail("file is empty") }
-        guard bytes.starts(with: ContainerHeader.magic) else { throw fail("not a .vae file (wrong signature)") }
-        guard bytes.count >= 8 + checksumSize else { throw fail("file is truncated (\(bytes.count) bytes)") }
-        let version = bytes[2] >> 4
+        if bytes.starts(with: ContainerHeader.versionOneMagic) {
+            throw fail("format version 1 is not supported (this vaecodec reads version \(ContainerHeader.version))")
+        }
+        guard bytes[0] == ContainerHeader.magic else { throw fail("not a .vae file (wrong signature)") }
+        guard bytes.count >= 3 + RANS.stateByteCount else { throw fail("file is truncated (\(bytes.count) bytes)") }
+        let version = bytes[1] >> 6
         guard version == ContainerHeader.version else {
             throw fail("format version \(version) is not supported (this vaecodec reads version \(ContainerHeader.version))")
         }
-        guard bytes[2] & 0x0C == 0, let hint = ContainerHeader.FormatHint(rawValue: bytes[2] & 0x03) else {
-            throw fail("damaged header (unknown format flags 0x\(String(bytes[2] & 0x0F, radix: 16)))")
+        let hint = ContainerHeader.FormatHint(rawValue: bytes[1] >> 5 & 1)!
+        var (width, height) = (ContainerHeader.implicitSide, ContainerHeader.implicitSide)
+        var offset = 3
+        if bytes[1] & 0x10 != 0 {
+            guard let w = LEB128.read(bytes, at: &offset, end: bytes.count), let h = LEB128.read(bytes, at: &offset, end: bytes.count) else {
+                throw fail("file is truncated (header cut short)")
+            }
+            guard (1...ContainerHeader.maxSide).contains(w), (1...ContainerHeader.maxSide).contains(h) else {
+                throw fail("damaged header (image size \(w)x\(h) is outside 1...\(ContainerHeader.maxSide))")
+            }
+            (width, height) = (w, h)
         }
-        var offset = 6
-        let end = bytes.count - checksumSize
-        guard let width = LEB128.read(bytes, at: &offset, end: end), let height = LEB128.read(bytes, at: &offset, end: end) else {
-            throw fail("file is truncated (header cut short)")
-        }
-        guard (1...ContainerHeader.maxSide).contains(width), (1...ContainerHeader.maxSide).contains(height) else {
-            throw fail("damaged header (image size \(width)x\(height) is outside 1...\(ContainerHeader.maxSide))")
-        }
-        let header = ContainerHeader(formatHint: hint, rung: bytes[3], modelID: UInt16(bytes[4]) << 8 | UInt16(bytes[5]),
-                                     width: width, height: height)
-        return Container(header: header, payload: Array(bytes[offset..<end]))
+        guard bytes.count - offset >= RANS.stateByteCount else { throw fail("file is truncated (\(bytes.count) bytes)") }
+        let header = ContainerHeader(formatHint: hint, rung: bytes[1] & 0x0F, modelID: bytes[2], width: width, height: height)
+        return Container(header: header, payload: Array(bytes[offset...]))
     }
 
-    /// True when the stored checksum matches this content under this model.
-    public static func verify(_ bytes: [UInt8], fingerprint: UInt64) -> Bool {
-        guard bytes.count > checksumSize else { return false }
-        let end = bytes.count - checksumSize
-        let stored = bytes[end...].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        return checksum(bytes[..<end], fingerprint: fingerprint) == stored
-    }
-
-    static func checksum(_ content: ArraySlice<UInt8>, fingerprint: UInt64) -> UInt32 {
+    /// The value the payload's rANS initial state carries (its low `RANS.checkBits` bits): a CRC-32 of the
+    /// model's full fingerprint (8 bytes, big-endian), the header's bytes and the symbols (Int32, little-endian).
+    public static func integrityCheck(header: ContainerHeader, symbols: [Int32], fingerprint: UInt64) -> UInt32 {
         var crc = CRC32()
         crc.update((0..<8).map { UInt8(truncatingIfNeeded: fingerprint >> (56 - 8 * $0)) })
-        crc.update(content)
+        crc.update(header.serialized())
+        crc.update(symbols.flatMap { value in (0..<4).map { UInt8(truncatingIfNeeded: UInt32(bitPattern: value) >> (8 * $0)) } })
         return crc.checksum
     }
 }

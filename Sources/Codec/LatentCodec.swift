@@ -39,8 +39,17 @@ public struct LatentCodec {
         model.ladder.rungs[rung].quantizer.quantize(mean[...])
     }
 
-    public func payload(symbols: [Int32], rung: Int) -> [UInt8] {
-        QuantizedSymbolCoder.encode(values: symbols, tables: model.ladder.rungs[rung].tables)
+    /// The header of this model's file for a rung and an original size.
+    public func header(rung: Int, width: Int, height: Int, hint: ContainerHeader.FormatHint) -> ContainerHeader {
+        ContainerHeader(formatHint: hint, rung: UInt8(rung), modelID: model.modelID, width: width, height: height)
+    }
+
+    /// A complete .vae file for these symbols: the header, then the rANS stream whose initial state carries
+    /// the integrity check.
+    public func file(symbols: [Int32], header: ContainerHeader) -> [UInt8] {
+        let check = Container.integrityCheck(header: header, symbols: symbols, fingerprint: model.fingerprint)
+        let payload = QuantizedSymbolCoder.encode(values: symbols, tables: model.ladder.rungs[Int(header.rung)].tables, check: check)
+        return Container(header: header, payload: payload).serialized()
     }
 
     /// Decoder means for a batch of symbol vectors, as canvases with pixel values 0...255 (not rounded).
@@ -62,30 +71,31 @@ public struct LatentCodec {
     public func compress(_ image: GrayImage, rung: Int, crop: Int? = nil, hint: ContainerHeader.FormatHint) -> [UInt8] {
         precondition((0..<rungCount).contains(rung), "rung \(rung) outside the model's ladder")
         let (canvas, width, height) = self.canvas(of: image, crop: crop)
-        let codes = symbols(mean: means([canvas])[0], rung: rung)
-        let header = ContainerHeader(formatHint: hint, rung: UInt8(rung), modelID: model.modelID, width: width, height: height)
-        return Container(header: header, payload: payload(symbols: codes, rung: rung)).serialized(modelFingerprint: model.fingerprint)
+        return file(symbols: symbols(mean: means([canvas])[0], rung: rung), header: header(rung: rung, width: width, height: height, hint: hint))
     }
 
-    /// Symbols of a parsed container whose model id is this model's: checks the CRC and the rung,
-    /// and that the payload holds exactly the symbols (no bytes missing, none left over).
-    public func decodeSymbols(_ container: Container, bytes: [UInt8], name: String) throws -> [Int32] {
+    /// Symbols of a parsed container whose model id is this model's. The payload must hold exactly the symbols
+    /// (no bytes missing, none left over) and end in the state that carries their integrity check.
+    public func decodeSymbols(_ container: Container, name: String) throws -> [Int32] {
         func fail(_ problem: String) -> ContainerError { ContainerError(file: name, problem: problem) }
-        guard Container.verify(bytes, fingerprint: model.fingerprint) else {
-            throw fail("CRC mismatch: the file is damaged (or was made by another model with the same id)")
+        let header = container.header
+        guard Int(header.rung) < rungCount else {
+            throw fail("quality rung \(header.rung) does not exist in model \(model.name) (\(rungCount) rungs)")
         }
-        let rung = Int(container.header.rung)
-        guard rung < rungCount else { throw fail("quality rung \(rung) does not exist in model \(model.name) (\(rungCount) rungs)") }
         do {
-            return try QuantizedSymbolCoder.decode(bytes: container.payload, tables: model.ladder.rungs[rung].tables)
+            return try QuantizedSymbolCoder.decode(bytes: container.payload, tables: model.ladder.rungs[Int(header.rung)].tables) {
+                Container.integrityCheck(header: header, symbols: $0, fingerprint: self.model.fingerprint)
+            }
+        } catch EntropyCodingError.finalStateMismatch {
+            throw fail("integrity check failed: the file is damaged (or was made by another model with the same id)")
         } catch {
             throw fail("payload does not decode (\(error))")
         }
     }
 
     /// A complete .vae file back to an image at its original width and height.
-    public func decompress(_ container: Container, bytes: [UInt8], name: String) throws -> GrayImage {
-        let codes = try decodeSymbols(container, bytes: bytes, name: name)
+    public func decompress(_ container: Container, name: String) throws -> GrayImage {
+        let codes = try decodeSymbols(container, name: name)
         let canvas = reconstructions([codes], rung: Int(container.header.rung))[0]
         return Canvas.resize(canvas, width: container.header.width, height: container.header.height)
     }

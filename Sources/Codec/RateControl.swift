@@ -69,14 +69,13 @@ public enum RateControl {
         let (canvas, width, height) = codec.canvas(of: image, crop: crop)
         let mean = codec.means([canvas])[0]
         let reference = canvas.bytes().map(Float.init)
-        let header = { (rung: Int) in ContainerHeader(formatHint: hint, rung: UInt8(rung), modelID: model.modelID, width: width, height: height) }
         let coded = (0..<codec.rungCount).map { (symbols: codec.symbols(mean: mean, rung: $0), rung: $0) }
         let decoded = codec.reconstructions(coded)
         return coded.indices.map { rung in
-            let payload = codec.payload(symbols: coded[rung].symbols, rung: rung)
-            let file = Container(header: header(rung), payload: payload).serialized(modelFingerprint: model.fingerprint)
+            let header = codec.header(rung: rung, width: width, height: height, hint: hint)
+            let file = codec.file(symbols: coded[rung].symbols, header: header)
             let sse = Distortion.sumOfSquares(reference, decoded[rung].bytes().map(Float.init))
-            return EncodingChoice(model: model, rung: rung, file: file, payloadBytes: payload.count,
+            return EncodingChoice(model: model, rung: rung, file: file, payloadBytes: file.count - header.serialized().count,
                                   canvasPSNR: Distortion.psnr(sse: sse, count: reference.count), canvasSSE: sse,
                                   width: width, height: height, metTarget: true)
         }

@@ -88,10 +88,11 @@ public struct SymbolTable: Sendable, Equatable {
 
 /// Codes signed quantized values, values[i] with tables[i], into one rANS stream.
 public enum QuantizedSymbolCoder {
-    public static func encode(values: [Int32], tables: [SymbolTable]) -> [UInt8] {
+    /// `check` rides in the coder's initial state (`RANS.checkBits` of it), so it costs no bytes.
+    public static func encode(values: [Int32], tables: [SymbolTable], check: UInt32 = 0) -> [UInt8] {
         var encoder = RANSEncoder()
         encode(values: values, tables: tables, into: &encoder)
-        return encoder.finish()
+        return encoder.finish(check: check)
     }
 
     /// Appends to an encoder, for streams that carry more than these values.
@@ -107,11 +108,12 @@ public enum QuantizedSymbolCoder {
         }
     }
 
-    /// Decodes tables.count values and requires the stream to end exactly there.
-    public static func decode(bytes: [UInt8], tables: [SymbolTable]) throws -> [Int32] {
+    /// Decodes tables.count values and requires the stream to end exactly there, in the state that carries
+    /// `check(values)`: a check computed from what was decoded, such as a CRC of the values.
+    public static func decode(bytes: [UInt8], tables: [SymbolTable], check: ([Int32]) -> UInt32 = { _ in 0 }) throws -> [Int32] {
         var decoder = try RANSDecoder(bytes: bytes)
         let values = try decode(from: &decoder, tables: tables)
-        try decoder.finish()
+        try decoder.finish(check: check(values))
         return values
     }
 

@@ -19,6 +19,15 @@ public enum RANS {
 
     /// Bytes the encoder's final state occupies at the front of the stream.
     public static let stateByteCount = 4
+
+    /// How many bits of a caller's check value the initial state can carry. The encoder must start at some
+    /// state of at least L, and the stream pays for its log2 (about 23 bits) whatever it is; ryg_rans starts
+    /// at L itself. Starting at L + check instead turns those bits into an integrity check at no cost: the
+    /// decoder must end in exactly that state.
+    public static let checkBits = 23
+
+    /// The initial state that carries the low `checkBits` bits of `check`.
+    public static func initialState(check: UInt32) -> UInt32 { stateLowerBound | (check & (stateLowerBound - 1)) }
 }
 
 public enum EntropyCodingError: Error, Equatable, Sendable {
@@ -26,8 +35,8 @@ public enum EntropyCodingError: Error, Equatable, Sendable {
     case unexpectedEndOfStream
     /// The stream's first four bytes are not a state the encoder can produce.
     case invalidInitialState(UInt32)
-    /// After the last symbol the state is not the encoder's initial one: the stream is corrupt
-    /// or was decoded with different tables or a different symbol count.
+    /// After the last symbol the state is not the encoder's initial one: the stream is corrupt, was
+    /// decoded with different tables or a different symbol count, or its check value does not match.
     case finalStateMismatch(UInt32)
     /// The symbols were decoded but bytes remain: the stream was not produced for this input.
     case trailingBytes(Int)
@@ -74,12 +83,13 @@ public struct RANSEncoder: Sendable {
     }
 
     /// The coded stream: the final state (4 bytes, little-endian) followed by the renormalisation bytes.
-    public func finish() -> [UInt8] {
+    /// `check` rides in the initial state (`RANS.initialState(check:)`); the decoder must be given it again.
+    public func finish(check: UInt32 = 0) -> [UInt8] {
         let lowerBound = RANS.stateLowerBound
         // Bytes come out last-first; collect them backwards and reverse once at the end.
         var reversedBytes: [UInt8] = []
         reversedBytes.reserveCapacity(pending.count + RANS.stateByteCount)
-        var state = lowerBound
+        var state = RANS.initialState(check: check)
         for symbol in pending.reversed() {
             // Shift bytes out until C(state) is guaranteed to stay below 256 L. The bound is exact:
             // state < xMax  <=>  (state / f) * M < 256 L. xMax <= 2^31, so no overflow.
@@ -148,10 +158,10 @@ public struct RANSDecoder: Sendable {
         }
     }
 
-    /// Accepts the stream only if decoding ended exactly where encoding began: the initial
-    /// state and no unread bytes. Call after the last symbol.
-    public func finish() throws {
-        guard state == RANS.stateLowerBound else { throw EntropyCodingError.finalStateMismatch(state) }
+    /// Accepts the stream only if decoding ended exactly where encoding began: the initial state that
+    /// carries `check` (the value given to the encoder's `finish`), and no unread bytes. Call after the last symbol.
+    public func finish(check: UInt32 = 0) throws {
+        guard state == RANS.initialState(check: check) else { throw EntropyCodingError.finalStateMismatch(state) }
         guard position == bytes.count else { throw EntropyCodingError.trailingBytes(bytes.count - position) }
     }
 }

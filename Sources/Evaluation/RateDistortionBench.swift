@@ -51,7 +51,7 @@ public struct RateDistortionBench {
             for quality in Self.qualities {
                 let choice = RateControl.choose(among: candidates, target: .quality(quality))
                 let container = try Container.parse(choice.file, name: "bench")
-                let decoded = try LatentCodec(model: choice.model).decompress(container, bytes: choice.file, name: "bench")
+                let decoded = try LatentCodec(model: choice.model).decompress(container, name: "bench")
                 add(BenchCodec.vaecodec, "q\(quality)", bytes: choice.file.count, decoded: GrayImage(width: decoded.width, height: decoded.height, pixels: decoded.bytes().map(Float.init)))
             }
             for quality in JPEGBaseline.qualities {
@@ -73,7 +73,7 @@ public struct RateDistortionBench {
             let start = MonotonicClock.seconds()
             let choice = RateControl.encode(canvas, models: models, target: .quality(QualityScale.defaultQuality), hint: .png)
             let container = try Container.parse(choice.file, name: "bench")
-            _ = try ImageCodec.encodePNG(try LatentCodec(model: choice.model).decompress(container, bytes: choice.file, name: "bench").image())
+            _ = try ImageCodec.encodePNG(try LatentCodec(model: choice.model).decompress(container, name: "bench").image())
             let middle = MonotonicClock.seconds()
             _ = try JPEGBaseline.code(canvas, quality: 50)
             timing.vaecodecRoundTripSeconds += middle - start

@@ -76,7 +76,7 @@ public struct RateDistortionReport {
             md += "| --quality \(point.setting.dropFirst()) | \(format(point.bpp, 4)) | \(format(Double(bytes.reduce(0, +)) / Double(max(1, bytes.count)), 1)) "
                 + "| \(format(point.psnr, 2)) | \(format(point.ssim, 3)) |\n"
         }
-        md += "\nEvery vaecodec file has a 12-byte fixed part (header and CRC); the rest is the rANS payload.\n"
+        md += "\nA 64x64 vaecodec file has a 3-byte header; the rest is the rANS payload, whose initial state carries a 23-bit integrity check.\n"
 
         md += "\n## Pareto fronts\n\n| codec | setting | bpp | PSNR (dB) | SSIM |\n|---|---|---|---|---|\n"
         for codec in Self.curveCodecs {
@@ -154,7 +154,7 @@ public struct RateDistortionReport {
             let x = labelWidth + c * (tile + 8)
             picture.paste(canvas, x: x, y: 8, scale: scale)
             let choice = RateControl.encode(canvas, models: bench.models, target: .quality(quality), hint: .png)
-            let decoded = try LatentCodec(model: choice.model).decompress(try Container.parse(choice.file, name: "grid"), bytes: choice.file, name: "grid")
+            let decoded = try LatentCodec(model: choice.model).decompress(try Container.parse(choice.file, name: "grid"), name: "grid")
             let rounded = GrayImage(width: side, height: side, pixels: decoded.bytes().map(Float.init))
             let target = choice.bitsPerPixel
             picture.paste(rounded, x: x, y: 8 + rowHeight, scale: scale)

@@ -144,8 +144,8 @@ struct DecompressCommand: ParsableCommand {
             let name = input == Files.standardStream ? "<stdin>" : input
             let bytes = try Files.read(input)
             let container = try Container.parse(bytes, name: name)
-            let model = try findModel(container.header.modelID, among: models, file: name, bytes: bytes)
-            let image = try LatentCodec(model: model).decompress(container, bytes: bytes, name: name)
+            let model = try findModel(for: container, among: models, file: name).model
+            let image = try LatentCodec(model: model).decompress(container, name: name)
             let hinted: ImageFormat = container.header.formatHint == .jpeg ? .jpeg : .png
             let target = output ?? OutputPath.beside(input, suffix: "." + hinted.fileExtension)
             let format = ImageFormat(pathExtension: target) ?? hinted
@@ -162,8 +162,8 @@ struct DecompressCommand: ParsableCommand {
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
-        abstract: "Print a .vae file's header fields and check its CRC.",
-        discussion: "Exits non-zero when a file is malformed, its model is unknown, or its CRC does not match.")
+        abstract: "Print a .vae file's header fields and check its integrity.",
+        discussion: "Exits non-zero when a file is malformed, its model is unknown, or it fails the integrity check.")
 
     @Argument(help: ".vae files.")
     var inputs: [String]
@@ -179,41 +179,58 @@ struct InfoCommand: ParsableCommand {
             let bytes = try Files.read(input)
             let container = try Container.parse(bytes, name: input)
             let h = container.header
-            let model = try? findModel(h.modelID, among: models, file: input, bytes: bytes)
-            let crc: String = model.map { Container.verify(bytes, fingerprint: $0.fingerprint) ? "ok" : "MISMATCH" } ?? "unchecked (model unknown)"
+            var model: CodecModel?, integrity = "unchecked (model unknown)", failure: Error?
+            if models.contains(where: { $0.modelID == h.modelID }) {
+                do {
+                    model = try findModel(for: container, among: models, file: input).model
+                    integrity = "ok"
+                } catch {
+                    (integrity, failure) = ("FAILED", error)
+                }
+            }
             let hint = h.formatHint == .jpeg ? "JPEG" : "PNG"
+            let headerBytes = bytes.count - container.payload.count
             if json {
-                Terminal.write("{\"file\": \(jsonQuoted(input)), \"bytes\": \(bytes.count), \"header_bytes\": \(bytes.count - container.payload.count), "
+                Terminal.write("{\"file\": \(jsonQuoted(input)), \"bytes\": \(bytes.count), \"header_bytes\": \(headerBytes), "
                                + "\"payload_bytes\": \(container.payload.count), \"version\": \(ContainerHeader.version), \"format_hint\": \"\(hint)\", "
                                + "\"rung\": \(h.rung), \"model_id\": \"\(hex(h.modelID))\", \"model\": \(model.map { jsonQuoted($0.name) } ?? "null"), "
-                               + "\"width\": \(h.width), \"height\": \(h.height), \"crc\": \"\(crc)\"}\n", to: 1)
+                               + "\"width\": \(h.width), \"height\": \(h.height), \"integrity\": \"\(integrity)\"}\n", to: 1)
             } else {
                 Terminal.info("""
-                    \(input): .vae version \(ContainerHeader.version), \(bytes.count) bytes (\(bytes.count - container.payload.count) header and CRC + \(container.payload.count) payload)
+                    \(input): .vae version \(ContainerHeader.version), \(bytes.count) bytes (\(headerBytes) header + \(container.payload.count) payload)
                       image      \(h.width)x\(h.height), originally \(hint)
-                      model      id \(hex(h.modelID))\(model.map { " (\($0.name))" } ?? " (not among the available models)")
+                      model      id \(hex(h.modelID))\(model.map { " (\($0.name))" } ?? (failure == nil ? " (not among the available models)" : ""))
                       rung       \(h.rung)\(model.map { " of 0-\($0.ladder.rungs.count - 1)" } ?? "")
                       bpp        \(decimal(Double(bytes.count * 8) / Double(h.width * h.height), 4))
-                      CRC-32     \(crc)
+                      integrity  \(integrity)
                     """, quiet: false)
             }
+            if let failure { throw failure }
             if model == nil { throw ContainerError(file: input, problem: "made with model id \(hex(h.modelID)), which is not available here") }
-            if crc != "ok" { throw ContainerError(file: input, problem: "CRC mismatch: the file is damaged") }
         }
     }
 }
 
-/// The model a file names: its 16-bit id, and (when several models share it) the one whose fingerprint the CRC accepts.
-func findModel(_ id: UInt16, among models: [CodecModel], file: String, bytes: [UInt8]) throws -> CodecModel {
-    let matches = models.filter { $0.modelID == id }
-    if let model = matches.first(where: { Container.verify(bytes, fingerprint: $0.fingerprint) }) ?? matches.first { return model }
+/// The model that made a file, and the file's symbols. The header names the model by an 8-bit id; when several
+/// available models share it, the one whose decoding passes the integrity check is it.
+func findModel(for container: Container, among models: [CodecModel], file: String) throws -> (model: CodecModel, symbols: [Int32]) {
+    let id = container.header.modelID
+    var firstFailure: Error?
+    for model in models where model.modelID == id {
+        do {
+            return (model, try LatentCodec(model: model).decodeSymbols(container, name: file))
+        } catch {
+            firstFailure = firstFailure ?? error
+        }
+    }
+    if let firstFailure { throw firstFailure }
     let known = models.map { "\($0.name) \(hex($0.modelID))" }.joined(separator: ", ")
     throw ContainerError(file: file, problem: "made with model id \(hex(id)), which is not available (known: \(known.isEmpty ? "none" : known)); pass --model PATH to that model file")
 }
 
-func hex(_ id: UInt16) -> String {
+func hex(_ id: UInt8) -> String {
     let digits = String(id, radix: 16)
-    return "0x" + String(repeating: "0", count: 4 - digits.count) + digits
+    return "0x" + String(repeating: "0", count: 2 - digits.count) + digits
 }
 
 func decimal(_ value: Double, _ places: Int) -> String { String(format: "%.\(places)f", value) }

@@ -33,12 +33,12 @@ import ImageIO
         #expect(container.header.modelID == model.modelID)
         #expect(Int(container.header.rung) == g.rung)
         #expect(container.header.width == g.width && container.header.height == g.height)
-        #expect(try LatentCodec(model: model).decodeSymbols(container, bytes: bytes, name: g.file) == g.symbols)
-        // The payload is exactly the rANS coding of those symbols under the rung's tables.
-        #expect(LatentCodec(model: model).payload(symbols: g.symbols, rung: g.rung) == container.payload)
+        #expect(try LatentCodec(model: model).decodeSymbols(container, name: g.file) == g.symbols)
+        // The file is exactly the header and the rANS coding of those symbols under the rung's tables.
+        #expect(LatentCodec(model: model).file(symbols: g.symbols, header: container.header) == bytes)
     }
 
-    /// Every single-bit flip is caught: by the header checks, by an unknown model id, or by the CRC.
+    /// Every single-bit flip is caught: by the header checks, by an unknown model id, or by the integrity check.
     @Test(arguments: golden)
     func everyBitFlipIsDetected(_ g: Golden) {
         let original = CodecFixture.bytes(g.file)
@@ -49,7 +49,7 @@ import ImageIO
             #expect(throws: ContainerError.self, "bit \(bit)") {
                 let container = try Container.parse(bytes, name: "flipped.vae")
                 guard container.header.modelID == model.modelID else { throw ContainerError(file: "flipped.vae", problem: "model id") }
-                _ = try LatentCodec(model: model).decodeSymbols(container, bytes: bytes, name: "flipped.vae")
+                _ = try LatentCodec(model: model).decodeSymbols(container, name: "flipped.vae")
             }
         }
     }
@@ -64,7 +64,7 @@ import ImageIO
         for bytes in variants {
             #expect(throws: ContainerError.self, "\(bytes.count) bytes") {
                 let container = try Container.parse(bytes, name: "cut.vae")
-                _ = try LatentCodec(model: model).decodeSymbols(container, bytes: bytes, name: "cut.vae")
+                _ = try LatentCodec(model: model).decodeSymbols(container, name: "cut.vae")
             }
         }
     }

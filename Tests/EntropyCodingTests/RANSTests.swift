@@ -33,6 +33,24 @@ import Testing
         #expect(decoder.remainingByteCount == 0)
     }
 
+    /// A check value rides in the initial state: the stream is no longer, and only the same check accepts it.
+    @Test func checkValueCostsNoBytesAndMustMatch() throws {
+        let table = try FrequencyTable(counts: [50, 30, 15, 5], scaleBits: 14)
+        var generator = SeededGenerator(seed: 4)
+        let symbols = (0..<200).map { _ in table.randomSymbol(using: &generator) }
+        var encoder = RANSEncoder()
+        for symbol in symbols { encoder.encode(symbol, with: table) }
+        let plain = encoder.finish(), checked = encoder.finish(check: 0x5A_5A5A)
+        #expect(abs(plain.count - checked.count) <= 1)
+        for (check, accepted) in [(UInt32(0x5A_5A5A), true), (0xDA_5A5A, true), (0x5A_5A5B, false), (0, false)] {
+            var decoder = try RANSDecoder(bytes: checked)
+            for symbol in symbols { #expect(try decoder.decode(with: table) == symbol) }
+            // Only the low RANS.checkBits bits count: 0xDA5A5A and 0x5A5A5A agree there.
+            #expect((try? decoder.finish(check: check)) != nil || !accepted, "check \(check)")
+            #expect((try? decoder.finish(check: check)) == nil || accepted, "check \(check)")
+        }
+    }
+
     /// Tables of every precision and raw bits of every width can share one stream.
     @Test func mixesPrecisionsAndRawBitsInOneStream() throws {
         let tables = try RANS.scaleBitsRange.map { scaleBits in
