@@ -43,6 +43,9 @@ public struct ContainerHeader: Equatable, Sendable {
         self.height = height
     }
 
+    /// Bytes the header occupies in a file.
+    public var byteCount: Int { serialized().count }
+
     var hasImplicitSize: Bool { width == Self.implicitSide && height == Self.implicitSide }
 
     func serialized() -> [UInt8] {

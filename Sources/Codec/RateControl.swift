@@ -12,6 +12,9 @@ public enum RateTarget: Sendable, Equatable {
 public struct EncodingChoice {
     public let model: CodecModel
     public let rung: Int
+    /// The encoder's mean for this image under this model, and the symbols the file codes.
+    public let mean: [Float]
+    public let symbols: [Int32]
     public let file: [UInt8]
     public let payloadBytes: Int
     /// PSNR of the decoded canvas (rounded to 8 bits, as a decoder writes it) against the input canvas.
@@ -20,6 +23,8 @@ public struct EncodingChoice {
     public let canvasSSE: Double
     public let width: Int
     public let height: Int
+    /// The model's view of the image (pixels 0...255), which the file codes.
+    public let canvas: GrayImage
     /// False when no candidate met a --bpp target (the smallest file is used).
     public internal(set) var metTarget: Bool
 
@@ -34,10 +39,12 @@ public struct EncodingChoice {
 /// - `--quality q`: the least SSE + lambda(q) * bits (`QualityScale`), the rate-distortion optimum for that slope;
 /// - `--bpp X`: the best canvas PSNR among files of at most X bits per pixel; when none fits, the smallest file.
 /// A face coded by the digit model is many dB worse, so the same rule sends each image to its domain's models.
+/// The chosen candidate's symbols are then refined (`LatentRefiner`) and the refinement kept if it does better.
 public enum RateControl {
     public static func encode(_ image: GrayImage, models: [CodecModel], target: RateTarget, crop: Int? = nil,
-                              hint: ContainerHeader.FormatHint) -> EncodingChoice {
-        choose(among: candidates(image, models: models, crop: crop, hint: hint), target: target)
+                              hint: ContainerHeader.FormatHint, refiner: LatentRefiner = LatentRefiner()) -> EncodingChoice {
+        let all = candidates(image, models: models, crop: crop, hint: hint)
+        return refine(choose(among: all, target: target), among: all, target: target, refiner: refiner)
     }
 
     /// Every way the models can code the image (each model at each of its rungs).
@@ -63,21 +70,56 @@ public enum RateControl {
         }
     }
 
+    /// The chosen candidate with refined symbols when they code the image better: a lower SSE + lambda * bits for
+    /// `--quality`; for `--bpp`, a better PSNR within the budget, refining at the largest lambda for which this
+    /// candidate still beats every cheaper one (what a bit is worth here).
+    public static func refine(_ choice: EncodingChoice, among all: [EncodingChoice], target: RateTarget,
+                              refiner: LatentRefiner) -> EncodingChoice {
+        guard refiner.steps > 0, choice.metTarget else { return choice }
+        let lambda: Double
+        switch target {
+        case .quality(let quality):
+            lambda = QualityScale.lambda(forQuality: quality)
+        case .bitsPerPixel:
+            let cheaper = all.filter { $0.file.count < choice.file.count && $0.canvasSSE > choice.canvasSSE }
+            guard let slope = cheaper.map({ ($0.canvasSSE - choice.canvasSSE) / Double(8 * (choice.file.count - $0.file.count)) }).min() else {
+                return choice
+            }
+            lambda = slope
+        }
+        let symbols = refiner.refine(mean: choice.mean, rung: choice.rung, model: choice.model, canvas: choice.canvas.pixels, lambda: lambda)
+        guard symbols != choice.symbols else { return choice }
+        let header = try! Container.parse(choice.file, name: "candidate").header
+        let refined = choices(model: choice.model, mean: choice.mean, coded: [(symbols, choice.rung)], canvas: choice.canvas) { _ in header }[0]
+        switch target {
+        case .quality: return refined.cost(lambda: lambda) < choice.cost(lambda: lambda) ? refined : choice
+        case .bitsPerPixel(let budget): return refined.bitsPerPixel <= budget && refined.canvasSSE < choice.canvasSSE ? refined : choice
+        }
+    }
+
     /// The image coded at every rung of one model: one encoder pass, one batched decoder pass.
     static func candidates(_ image: GrayImage, model: CodecModel, crop: Int?, hint: ContainerHeader.FormatHint) -> [EncodingChoice] {
         let codec = LatentCodec(model: model)
         let (canvas, width, height) = codec.canvas(of: image, crop: crop)
         let mean = codec.means([canvas])[0]
-        let reference = canvas.bytes().map(Float.init)
         let coded = (0..<codec.rungCount).map { (symbols: codec.symbols(mean: mean, rung: $0), rung: $0) }
+        return choices(model: model, mean: mean, coded: coded, canvas: canvas) { codec.header(rung: $0, width: width, height: height, hint: hint) }
+    }
+
+    /// Files for symbol vectors of one model, decoded in one batch and measured against the canvas.
+    static func choices(model: CodecModel, mean: [Float], coded: [(symbols: [Int32], rung: Int)], canvas: GrayImage,
+                        header: (Int) -> ContainerHeader) -> [EncodingChoice] {
+        let codec = LatentCodec(model: model)
+        let reference = canvas.bytes().map(Float.init)
         let decoded = codec.reconstructions(coded)
-        return coded.indices.map { rung in
-            let header = codec.header(rung: rung, width: width, height: height, hint: hint)
-            let file = codec.file(symbols: coded[rung].symbols, header: header)
-            let sse = Distortion.sumOfSquares(reference, decoded[rung].bytes().map(Float.init))
-            return EncodingChoice(model: model, rung: rung, file: file, payloadBytes: file.count - header.serialized().count,
+        return zip(coded, decoded).map { coded, decoded in
+            let header = header(coded.rung)
+            let file = codec.file(symbols: coded.symbols, header: header)
+            let sse = Distortion.sumOfSquares(reference, decoded.bytes().map(Float.init))
+            return EncodingChoice(model: model, rung: coded.rung, mean: mean, symbols: coded.symbols, file: file,
+                                  payloadBytes: file.count - header.byteCount,
                                   canvasPSNR: Distortion.psnr(sse: sse, count: reference.count), canvasSSE: sse,
-                                  width: width, height: height, metTarget: true)
+                                  width: header.width, height: header.height, canvas: canvas, metTarget: true)
         }
     }
 }

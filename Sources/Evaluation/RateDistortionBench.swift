@@ -24,6 +24,7 @@ public struct RateDistortionBench {
     public var models: [CodecModel]
     public var pca: PCABaseline?
     public var images: [GrayImage]
+    public var refiner = LatentRefiner()
 
     public init(models: [CodecModel], pca: PCABaseline?, images: [GrayImage]) {
         (self.models, self.pca, self.images) = (models, pca, images)
@@ -49,7 +50,8 @@ public struct RateDistortionBench {
             }
             let candidates = RateControl.candidates(canvas, models: models, hint: .png)
             for quality in Self.qualities {
-                let choice = RateControl.choose(among: candidates, target: .quality(quality))
+                let target = RateTarget.quality(quality)
+                let choice = RateControl.refine(RateControl.choose(among: candidates, target: target), among: candidates, target: target, refiner: refiner)
                 let container = try Container.parse(choice.file, name: "bench")
                 let decoded = try LatentCodec(model: choice.model).decompress(container, name: "bench")
                 add(BenchCodec.vaecodec, "q\(quality)", bytes: choice.file.count, decoded: GrayImage(width: decoded.width, height: decoded.height, pixels: decoded.bytes().map(Float.init)))
@@ -71,7 +73,7 @@ public struct RateDistortionBench {
 
             // Wall time of what a user runs, one image at a time.
             let start = MonotonicClock.seconds()
-            let choice = RateControl.encode(canvas, models: models, target: .quality(QualityScale.defaultQuality), hint: .png)
+            let choice = RateControl.encode(canvas, models: models, target: .quality(QualityScale.defaultQuality), hint: .png, refiner: refiner)
             let container = try Container.parse(choice.file, name: "bench")
             _ = try ImageCodec.encodePNG(try LatentCodec(model: choice.model).decompress(container, name: "bench").image())
             let middle = MonotonicClock.seconds()

@@ -153,7 +153,7 @@ public struct RateDistortionReport {
         for (c, canvas) in shown.enumerated() {
             let x = labelWidth + c * (tile + 8)
             picture.paste(canvas, x: x, y: 8, scale: scale)
-            let choice = RateControl.encode(canvas, models: bench.models, target: .quality(quality), hint: .png)
+            let choice = RateControl.encode(canvas, models: bench.models, target: .quality(quality), hint: .png, refiner: bench.refiner)
             let decoded = try LatentCodec(model: choice.model).decompress(try Container.parse(choice.file, name: "grid"), name: "grid")
             let rounded = GrayImage(width: side, height: side, pixels: decoded.bytes().map(Float.init))
             let target = choice.bitsPerPixel

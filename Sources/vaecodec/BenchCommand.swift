@@ -21,6 +21,8 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var encoderOptions: EncoderOptions
+
     @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
     var crop: Int?
 
@@ -81,7 +83,8 @@ struct BenchCommand: ParsableCommand {
         Terminal.info("bench: \(images.count) held-out images of \(heldOut.count), models \(models.map(\.name).joined(separator: ", ")); "
                       + "PCA fitted on \(min(train.count, 10000)) training images", quiet: common.quiet)
         let pca = PCABaseline(training: train)
-        let bench = RateDistortionBench(models: models, pca: pca, images: images)
+        var bench = RateDistortionBench(models: models, pca: pca, images: images)
+        bench.refiner = encoderOptions.refiner
         let progress = Progress("bench", total: images.count, quiet: common.quiet)
         let (rows, timing) = try bench.run { progress.update($0) }
         progress.finish()

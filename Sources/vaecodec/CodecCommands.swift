@@ -18,6 +18,18 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// How hard the encoder works on each image's symbols.
+struct EncoderOptions: ParsableArguments {
+    @Option(help: "Adam steps that refine the chosen symbols against the decoder (0: round the encoder's mean and stop). Costs one decoder pass and its backward per step.")
+    var refineSteps = LatentRefiner.defaultSteps
+
+    func validate() throws {
+        if !(0...1000).contains(refineSteps) { throw ValidationError("--refine-steps must be in 0...1000") }
+    }
+
+    var refiner: LatentRefiner { LatentRefiner(steps: refineSteps) }
+}
+
 struct CompressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compress",
@@ -38,6 +50,8 @@ struct CompressCommand: ParsableCommand {
     var output: String?
 
     @OptionGroup var modelOptions: ModelOptions
+
+    @OptionGroup var encoderOptions: EncoderOptions
 
     @Option(help: "Quality 1-100 (default \(QualityScale.defaultQuality)).")
     var quality: Int?
@@ -73,7 +87,8 @@ struct CompressCommand: ParsableCommand {
         try forEachInput(inputs) { input in
             let decoded = try ImageCodec.read(input)
             let hint: ContainerHeader.FormatHint = decoded.format == .jpeg ? .jpeg : .png
-            let choice = RateControl.encode(decoded.image.gray(), models: models, target: target, crop: crop, hint: hint)
+            let choice = RateControl.encode(decoded.image.gray(), models: models, target: target, crop: crop, hint: hint,
+                                            refiner: encoderOptions.refiner)
             let target = output ?? OutputPath.beside(input, suffix: ".vae")
             try Files.writeAtomically(choice.file, to: target, overwrite: force)
             report(input: input, output: target, choice)

@@ -1,0 +1,69 @@
+import Foundation
+import NeuralNet
+
+/// Encoder-side search for symbols that code one image better than rounding the encoder's mean.
+///
+/// The encoder is amortised: one network guesses the latent of every image, and rounding its guess to the
+/// rung's steps ignores both what the decoder makes of the result and what the bits cost. Starting from the
+/// mean, in units of each dimension's step, Adam steps on a continuous y lower
+///     J(y) = SSE(D(s * round(y))) + lambda * bits(round(y)),
+/// with the distortion's gradient passed straight through the rounding and each dimension's code length
+/// interpolated between the two integers around y. Every step decodes the rounded y anyway, so the symbols with
+/// the least J seen are kept at no extra cost, the plain rounding among them: the result is never worse than
+/// it (in these terms; `RateControl` checks the real file). The decoder does not change, so neither does the
+/// format. Small steps work best: Adam moves each coordinate by about the learning rate a step, so what the
+/// search mostly decides is which way the coordinates near a rounding boundary should go.
+///
+/// Measured on 100 held-out faces, faces-grid-b4 at lambda 351 (`--quality` 55): at rung 6, 30 steps at 0.005
+/// took the canvas from 29.05 to 29.56 dB for 3.4 % more bits; at rung 7 from 30.22 to 30.73 dB for 1.2 % more.
+/// Learning rates of 0.1 and 0.3 gained 0.12 and 0.02 dB at rung 7; 100 steps gained no more than 50.
+public struct LatentRefiner: Sendable {
+    public static let defaultSteps = 30
+
+    public var steps: Int
+    public var learningRate: Float
+
+    public init(steps: Int = defaultSteps, learningRate: Float = 0.005) {
+        self.steps = steps
+        self.learningRate = learningRate
+    }
+
+    /// The best symbols found for the image whose pixels (0...255) are `canvas` and whose encoder mean is `mean`.
+    public func refine(mean: [Float], rung: Int, model: CodecModel, canvas: [Float], lambda: Double) -> [Int32] {
+        let quantizer = model.ladder.rungs[rung].quantizer, tables = model.ladder.rungs[rung].tables
+        let transmitted = quantizer.transmitted, stepSizes = quantizer.steps, k = model.vae.config.latent
+        precondition(canvas.count == model.canvas * model.canvas && mean.count == k)
+        let target = canvas.map { min(max($0, 0), 255) / 255 }
+
+        var y = transmitted.indices.map { mean[transmitted[$0]] / stepSizes[$0] }
+        var best: [Int32] = [], bestCost = Double.infinity
+        var m = [Float](repeating: 0, count: y.count), v = m
+        for step in 0...steps {
+            let rounded = y.map { Int32(max(-1e9, min(1e9, $0.rounded()))) }
+            var sse = 0.0
+            let (_, dz) = model.vae.decoderGradient(z: Tensor(shape: [1, k], data: quantizer.dequantize(rounded))) { mean in
+                var gradient = mean
+                for i in 0..<mean.count {
+                    let residual = mean.data[i] - target[i]
+                    sse += Double(residual * residual)
+                    gradient.data[i] = 2 * 255 * 255 * residual  // d SSE / d mean, SSE in 8-bit units
+                }
+                return gradient
+            }
+            let cost = sse * 255 * 255 + lambda * zip(rounded, tables).reduce(0) { $0 + $1.1.codeLength(of: $1.0) }
+            if cost < bestCost { (best, bestCost) = (rounded, cost) }
+            if step == steps { break }
+
+            let t = Float(step + 1), (c1, c2) = (1 - powf(0.9, t), 1 - powf(0.999, t))
+            for i in y.indices {
+                let below = Int32(max(-1e9, min(1e9, y[i].rounded(.down))))
+                let bitsSlope = tables[i].codeLength(of: below + 1) - tables[i].codeLength(of: below)
+                let g = dz.data[transmitted[i]] * stepSizes[i] + Float(lambda * bitsSlope)
+                m[i] = 0.9 * m[i] + 0.1 * g
+                v[i] = 0.999 * v[i] + 0.001 * g * g
+                y[i] -= learningRate * (m[i] / c1) / ((v[i] / c2).squareRoot() + 1e-8)
+            }
+        }
+        return best
+    }
+}
