@@ -66,7 +66,7 @@ public enum ModelStore {
 /// J = SSE + lambda * bits (SSE over the 64x64 canvas in 8-bit units, bits of the whole file). Lambda falls
 /// geometrically from 10^5 at quality 1 to 10^0.5 at quality 100, so each +22 in quality makes a bit worth a
 /// tenth as much distortion (the range reaches the coarsest rungs of the lowest-rate models at quality 1).
-/// A higher quality never gives a smaller file for the same image and models.
+/// Among the candidates, a higher quality never picks a smaller file for the same image and models.
 public enum QualityScale {
     public static let defaultQuality = 60
 

@@ -21,8 +21,9 @@ public struct EncodingChoice {
     public let canvasPSNR: Double
     /// Sum of squared errors over the canvas (8-bit units), the distortion the rate control weighs.
     public let canvasSSE: Double
-    public let width: Int
-    public let height: Int
+    public let header: ContainerHeader
+    public var width: Int { header.width }
+    public var height: Int { header.height }
     /// The model's view of the image (pixels 0...255), which the file codes.
     public let canvas: GrayImage
     /// False when no candidate met a --bpp target (the smallest file is used).
@@ -89,8 +90,7 @@ public enum RateControl {
         }
         let symbols = refiner.refine(mean: choice.mean, rung: choice.rung, model: choice.model, canvas: choice.canvas.pixels, lambda: lambda)
         guard symbols != choice.symbols else { return choice }
-        let header = try! Container.parse(choice.file, name: "candidate").header
-        let refined = choices(model: choice.model, mean: choice.mean, coded: [(symbols, choice.rung)], canvas: choice.canvas) { _ in header }[0]
+        let refined = choices(model: choice.model, mean: choice.mean, coded: [(symbols, choice.rung)], canvas: choice.canvas) { _ in choice.header }[0]
         switch target {
         case .quality: return refined.cost(lambda: lambda) < choice.cost(lambda: lambda) ? refined : choice
         case .bitsPerPixel(let budget): return refined.bitsPerPixel <= budget && refined.canvasSSE < choice.canvasSSE ? refined : choice
@@ -119,7 +119,7 @@ public enum RateControl {
             return EncodingChoice(model: model, rung: coded.rung, mean: mean, symbols: coded.symbols, file: file,
                                   payloadBytes: file.count - header.byteCount,
                                   canvasPSNR: Distortion.psnr(sse: sse, count: reference.count), canvasSSE: sse,
-                                  width: header.width, height: header.height, canvas: canvas, metTarget: true)
+                                  header: header, canvas: canvas, metTarget: true)
         }
     }
 }

@@ -145,6 +145,8 @@ struct CLI {
         let dir = try CLI.temporaryDirectory()
         let both = try CLI.run(["compress", "x.png", "--quality", "50", "--bpp", "0.1"], in: dir)
         #expect(both.status != 0 && both.stderr.contains("give --quality or --bpp, not both"))
+        let refine = try CLI.run(["compress", "x.png", "--refine-steps", "5000"], in: dir)
+        #expect(refine.status != 0 && refine.stderr.contains("--refine-steps must be in 0...1000"), "\(refine.stderr)")
         let model = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "nope.safetensors", "-o", "o.vae"], in: dir)
         #expect(model.status == 1 && model.stderr.contains("nope.safetensors: no such model"))
         let data = try CLI.run(["train", "--data", "no-such-folder", "--out", "m.safetensors"], in: dir)
