@@ -45,7 +45,7 @@ def main():
         seconds = (time.perf_counter() - start) / len(noisy)
         noisy_psnr = np.mean([psnr(c, n) for c, n in zip(clean, noisy)])
         bm3d_psnr = np.mean([psnr(c, o) for c, o in zip(clean, out)])
-        print(f"| {sigma} | {noisy_psnr:.2f} | {bm3d_psnr:.2f} | {seconds:.3f} |", flush=True)
+        print(f"| {sigma} | {noisy_psnr:.3f} | {bm3d_psnr:.3f} | {seconds:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
