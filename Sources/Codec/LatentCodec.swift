@@ -95,8 +95,12 @@ public struct LatentCodec {
 
     /// A complete .vae file back to an image at its original width and height.
     public func decompress(_ container: Container, name: String) throws -> GrayImage {
-        let codes = try decodeSymbols(container, name: name)
-        let canvas = reconstructions([codes], rung: Int(container.header.rung))[0]
-        return Canvas.resize(canvas, width: container.header.width, height: container.header.height)
+        image(symbols: try decodeSymbols(container, name: name), header: container.header)
+    }
+
+    /// Decoded symbols back to an image at the header's width and height.
+    public func image(symbols: [Int32], header: ContainerHeader) -> GrayImage {
+        let canvas = reconstructions([symbols], rung: Int(header.rung))[0]
+        return Canvas.resize(canvas, width: header.width, height: header.height)
     }
 }

@@ -159,8 +159,9 @@ struct DecompressCommand: ParsableCommand {
             let name = input == Files.standardStream ? "<stdin>" : input
             let bytes = try Files.read(input)
             let container = try Container.parse(bytes, name: name)
-            let model = try findModel(for: container, among: models, file: name).model
-            let image = try LatentCodec(model: model).decompress(container, name: name)
+            // Finding the model decodes the symbols (the integrity check needs them), so they are not decoded twice.
+            let (model, symbols) = try findModel(for: container, among: models, file: name)
+            let image = LatentCodec(model: model).image(symbols: symbols, header: container.header)
             let hinted: ImageFormat = container.header.formatHint == .jpeg ? .jpeg : .png
             let target = output ?? OutputPath.beside(input, suffix: "." + hinted.fileExtension)
             let format = ImageFormat(pathExtension: target) ?? hinted
