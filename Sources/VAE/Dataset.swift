@@ -2,6 +2,16 @@ import CZlib
 import Dispatch
 import ImageIO
 
+/// How one training image is moved before the model sees it: mirrored left to right, then shifted by (dx, dy).
+public struct Augmentation: Equatable, Sendable {
+    public var mirrored = false
+    public var dx = 0
+    public var dy = 0
+    public static let none = Augmentation()
+
+    public init(mirrored: Bool = false, dx: Int = 0, dy: Int = 0) { (self.mirrored, self.dx, self.dy) = (mirrored, dx, dy) }
+}
+
 /// Images on the model canvas, held once in memory as UInt8 (a 64x64 LFW set is 46 MB).
 public struct ImageDataset: Sendable {
     public let side: Int
@@ -21,19 +31,28 @@ public struct ImageDataset: Sendable {
         self.source = source
     }
 
-    /// Writes images `indices` as Float in [0, 1] (pixel / 255), one after another.
-    /// Writes the images at `indices` as values in 0...1; `mirrored(row)` true writes that one flipped left to right.
+    /// Writes the images at `indices` as values in 0...1 (pixel / 255), one after another, each moved as
+    /// `augmentation(row)` says (training-time augmentation; evaluation passes none).
     public func fill(_ batch: UnsafeMutableBufferPointer<Float>, with indices: ArraySlice<Int>,
-                     mirrored: (Int) -> Bool = { _ in false }) {
+                     augmentation: (Int) -> Augmentation = { _ in .none }) {
         let n = pixelsPerImage
         precondition(batch.count >= indices.count * n)
         pixels.withUnsafeBufferPointer { source in
             for (row, index) in indices.enumerated() {
                 let from = source.baseAddress! + index * n, to = batch.baseAddress! + row * n
-                if mirrored(row) {
-                    for y in 0..<side { for x in 0..<side { to[y * side + x] = Float(from[y * side + side - 1 - x]) * (1 / 255) } }
-                } else {
+                let move = augmentation(row)
+                if move == .none {
                     for i in 0..<n { to[i] = Float(from[i]) * (1 / 255) }
+                    continue
+                }
+                // Shifted-in pixels repeat the edge: a face moved by a pixel or two keeps its background's tone.
+                for y in 0..<side {
+                    let sy = min(side - 1, max(0, y - move.dy))
+                    for x in 0..<side {
+                        var sx = min(side - 1, max(0, x - move.dx))
+                        if move.mirrored { sx = side - 1 - sx }
+                        to[y * side + x] = Float(from[sy * side + sx]) * (1 / 255)
+                    }
                 }
             }
         }

@@ -80,6 +80,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Augment: mirror each training image left to right with probability 1/2 (faces).")
     var flip = false
 
+    @Option(help: "Augment: move each training image by up to N pixels in x and y, repeating the edges (faces: 2).")
+    var shift = 0
+
     @Flag(help: "Continue from MODEL.checkpoint.")
     var resume = false
 
@@ -99,6 +102,7 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if shift < 0 || shift > 8 { throw ValidationError("--shift must be 0...8 pixels") }
         if batch < 1 || batch > 65536 { throw ValidationError("--batch must be in 1...65536") }
         if !(lr > 0) { throw ValidationError("--lr must be positive") }
         if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
@@ -163,6 +167,7 @@ struct TrainCommand: ParsableCommand {
             options.maxGradientNorm = clip
             options.workers = workers ?? (arch == .mlp ? 1 : 2)
             options.flip = flip
+            options.shift = shift
         }
         options.epochs = epochs
         if history.count >= options.epochs {

@@ -118,8 +118,20 @@ import NeuralNet
     @Test func fillMirrorsOnlyTheRowsAsked() {
         // Two 3x3 images with distinct pixels; the second is written mirrored left to right.
         let data = ImageDataset(side: 3, pixels: (0..<18).map(UInt8.init), identities: [0, 1], source: "t")
-        let x = Tensor(shape: [2, 1, 3, 3]) { data.fill($0, with: [0, 1], mirrored: { $0 == 1 }) }
+        let x = Tensor(shape: [2, 1, 3, 3]) { data.fill($0, with: [0, 1], augmentation: { Augmentation(mirrored: $0 == 1) }) }
         #expect(x.data.map { Int(($0 * 255).rounded()) } == [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 10, 9, 14, 13, 12, 17, 16, 15])
+    }
+
+    @Test func fillShiftsRepeatingTheEdges() {
+        let data = ImageDataset(side: 3, pixels: (0..<9).map(UInt8.init), identities: [0], source: "t")
+        func filled(_ move: Augmentation) -> [Int] {
+            Tensor(shape: [1, 1, 3, 3]) { data.fill($0, with: [0], augmentation: { _ in move }) }.data.map { Int(($0 * 255).rounded()) }
+        }
+        // Right by 1 and up by 1: each row takes its left neighbour's pixel, and the bottom row repeats.
+        #expect(filled(Augmentation(dx: 1, dy: -1)) == [3, 3, 4, 6, 6, 7, 6, 6, 7])
+        // Mirrored, then moved left by 1.
+        #expect(filled(Augmentation(mirrored: true, dx: -1)) == [1, 0, 0, 4, 3, 3, 7, 6, 6])
+        #expect(filled(.none) == Array(0..<9))
     }
 }
 
