@@ -171,10 +171,12 @@ struct CLI {
         #expect(coded.status == 0 && object["rungs"] as? Int == 10, "\(coded.stderr)")
         let again = try CLI.run(["train", "--data", CLI.fixture("images"), "--refit", "a.safetensors", "--out", "b.safetensors"], in: dir)
         #expect(again.status == 1 && again.stderr.contains("b.safetensors: already exists"))
-        // A fixed likelihood variance is negative: it must parse as a value, not as an option.
+        // A fixed likelihood variance is negative: it must parse as a value, not as an option. Augmented, too.
         let warm = try CLI.run(["train"] + tiny + ["--init-from", "a.safetensors", "--likelihood", "gaussian", "--log-variance", "-5",
-                                                   "--out", "c.safetensors"], in: dir)
+                                                   "--flip", "--shift", "2", "--out", "c.safetensors"], in: dir)
         #expect(warm.status == 0, "\(warm.stderr)")
+        let shift = try CLI.run(["train"] + tiny + ["--shift", "9", "--out", "e.safetensors"], in: dir)
+        #expect(shift.status != 0 && shift.stderr.contains("--shift must be 0...8 pixels"), "\(shift.stderr)")
         let mismatch = try CLI.run(["train"] + tiny + ["--init-from", "a.safetensors", "--latent", "4", "--out", "d.safetensors"], in: dir)
         #expect(mismatch.status == 1 && mismatch.stderr.contains("a.safetensors: does not match this architecture"), "\(mismatch.stderr)")
         #expect(!CLI.files(in: dir).contains("d.safetensors"))
