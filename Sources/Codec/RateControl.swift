@@ -31,13 +31,17 @@ public struct EncodingChoice {
 
     public var headerBytes: Int { file.count - payloadBytes }
     public var bitsPerPixel: Double { Double(file.count * 8) / Double(width * height) }
-    func cost(lambda: Double) -> Double { canvasSSE + lambda * Double(file.count * 8) }
+    /// What `--quality` minimises: -PSNR + price * bits, the price in dB per bit (`QualityScale`).
+    func cost(decibelsPerBit price: Double) -> Double { -canvasPSNR + price * Double(file.count * 8) }
+    /// The same trade-off near this candidate in squared error: d(-PSNR) = 10 / (ln 10 * SSE) * dSSE, so a price
+    /// of p dB per bit is worth p * SSE * ln 10 / 10 of SSE per bit (SSE at least 1, where PSNR stops mattering).
+    func lambda(decibelsPerBit price: Double) -> Double { price * max(canvasSSE, 1) * log(10) / 10 }
 }
 
 /// Picks the model and rung for one image among every candidate: each model of the set (a family such as
 /// `faces`, every shipped model for `--model auto`, or one file) at each rung of its ladder. All candidates are
 /// coded and decoded, so the choice rests on the real file size and the real reconstruction:
-/// - `--quality q`: the least SSE + lambda(q) * bits (`QualityScale`), the rate-distortion optimum for that slope;
+/// - `--quality q`: the least -PSNR + price(q) * bits (`QualityScale`), the rate-distortion optimum for that slope;
 /// - `--bpp X`: the best canvas PSNR among files of at most X bits per pixel; when none fits, the smallest file.
 /// A face coded by the digit model is many dB worse, so the same rule sends each image to its domain's models.
 /// The chosen candidate's symbols are then refined (`LatentRefiner`) and the refinement kept if it does better.
@@ -58,8 +62,8 @@ public enum RateControl {
     public static func choose(among all: [EncodingChoice], target: RateTarget) -> EncodingChoice {
         switch target {
         case .quality(let quality):
-            let lambda = QualityScale.lambda(forQuality: quality)
-            return all.min { $0.cost(lambda: lambda) < $1.cost(lambda: lambda) }!
+            let price = QualityScale.decibelsPerBit(forQuality: quality)
+            return all.min { $0.cost(decibelsPerBit: price) < $1.cost(decibelsPerBit: price) }!
         case .bitsPerPixel(let budget):
             let fitting = all.filter { $0.bitsPerPixel <= budget }
             guard let best = fitting.max(by: { ($0.canvasPSNR, -$0.file.count) < ($1.canvasPSNR, -$1.file.count) }) else {
@@ -71,16 +75,17 @@ public enum RateControl {
         }
     }
 
-    /// The chosen candidate with refined symbols when they code the image better: a lower SSE + lambda * bits for
-    /// `--quality`; for `--bpp`, a better PSNR within the budget, refining at the largest lambda for which this
-    /// candidate still beats every cheaper one (what a bit is worth here).
+    /// The chosen candidate with refined symbols when they code the image better: a lower -PSNR + price * bits for
+    /// `--quality` (the search itself weighs SSE + lambda * bits, the price in squared error at this candidate);
+    /// for `--bpp`, a better PSNR within the budget, refining at the largest lambda for which this candidate still
+    /// beats every cheaper one (what a bit is worth here).
     public static func refine(_ choice: EncodingChoice, among all: [EncodingChoice], target: RateTarget,
                               refiner: LatentRefiner) -> EncodingChoice {
         guard refiner.steps > 0, choice.metTarget else { return choice }
         let lambda: Double
         switch target {
         case .quality(let quality):
-            lambda = QualityScale.lambda(forQuality: quality)
+            lambda = choice.lambda(decibelsPerBit: QualityScale.decibelsPerBit(forQuality: quality))
         case .bitsPerPixel:
             let cheaper = all.filter { $0.file.count < choice.file.count && $0.canvasSSE > choice.canvasSSE }
             guard let slope = cheaper.map({ ($0.canvasSSE - choice.canvasSSE) / Double(8 * (choice.file.count - $0.file.count)) }).min() else {
@@ -92,7 +97,9 @@ public enum RateControl {
         guard symbols != choice.symbols else { return choice }
         let refined = choices(model: choice.model, mean: choice.mean, coded: [(symbols, choice.rung)], canvas: choice.canvas) { _ in choice.header }[0]
         switch target {
-        case .quality: return refined.cost(lambda: lambda) < choice.cost(lambda: lambda) ? refined : choice
+        case .quality(let quality):
+            let price = QualityScale.decibelsPerBit(forQuality: quality)
+            return refined.cost(decibelsPerBit: price) < choice.cost(decibelsPerBit: price) ? refined : choice
         case .bitsPerPixel(let budget): return refined.bitsPerPixel <= budget && refined.canvasSSE < choice.canvasSSE ? refined : choice
         }
     }

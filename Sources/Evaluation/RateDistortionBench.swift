@@ -30,7 +30,7 @@ public struct RateDistortionBench {
         (self.models, self.pca, self.images) = (models, pca, images)
     }
 
-    /// The --quality values swept, evenly spaced in log lambda (and 100). Every 9th quality left a gap from 0.066
+    /// The --quality values swept, evenly spaced in log price (and 100). Every 9th quality left a gap from 0.066
     /// to 0.137 bpp on faces, across the 0.1 bpp where the report reads the curve; each point refines its symbols,
     /// so every 4th would cost 1.5 times the time of every 6th.
     public static let qualities = Array(stride(from: 1, through: 100, by: 6)) + [100]

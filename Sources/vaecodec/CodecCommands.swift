@@ -39,8 +39,8 @@ struct CompressCommand: ParsableCommand {
             and restored on decompression); --crop N keeps only the central NxN square. The output is \
             INPUT.vae beside each input unless -o is given; existing files are kept unless --force. \
             Every model of --model (a family, or all for auto) codes the image at every rung of its ladder; \
-            --quality 1-100 keeps the least distortion + lambda * bits, lambda falling from 10^5 at 1 to 10^0.5 at 100 \
-            (docs/FORMAT.md); --bpp X keeps the best PSNR among files of at most X bits per pixel.
+            --quality 1-100 keeps the least -PSNR + price * bits, the price falling from 0.1 dB per bit at 1 to \
+            0.0003 at 100 (docs/FORMAT.md); --bpp X keeps the best PSNR among files of at most X bits per pixel.
             """)
 
     @Argument(help: "PNG or JPEG images ('-' reads stdin).")

@@ -110,13 +110,14 @@ import ImageIO
 }
 
 @Suite struct RateControlTests {
-    @Test func lambdaFallsGeometricallyWithQuality() {
-        #expect(abs(QualityScale.lambda(forQuality: 1) - 1e5) < 1e-5)
-        #expect(abs(QualityScale.lambda(forQuality: 100) - 10.0.squareRoot()) < 1e-9)
-        #expect(abs(QualityScale.lambda(forQuality: 23) - 1e4) < 1e-6)
+    @Test func priceFallsGeometricallyWithQuality() {
+        #expect(abs(QualityScale.decibelsPerBit(forQuality: 1) - 0.1) < 1e-12)
+        #expect(abs(QualityScale.decibelsPerBit(forQuality: 100) - 0.000_316_227_766_016_837_9) < 1e-12)
+        let price = QualityScale.decibelsPerBit(forQuality:)
+        #expect(abs(price(51) / price(50) - price(2) / price(1)) < 1e-12 && price(2) < price(1))
     }
 
-    /// Each quality picks the candidate of least SSE + lambda * bits, so files never shrink as quality rises,
+    /// Each quality picks the candidate of least -PSNR + price * bits, so files never shrink as quality rises,
     /// and the ends of the scale reach the cheapest and the most faithful candidates.
     @Test func qualityPicksTheLagrangianOptimum() {
         let image = CodecFixture.image("face-gray-64.png")
@@ -125,8 +126,8 @@ import ImageIO
         let choices = (1...100).map { RateControl.choose(among: candidates, target: .quality($0)) }
         #expect(zip(choices, choices.dropFirst()).allSatisfy { $0.file.count <= $1.file.count })
         for (q, choice) in zip(1..., choices) {
-            let lambda = QualityScale.lambda(forQuality: q)
-            #expect(candidates.allSatisfy { choice.canvasSSE + lambda * Double(choice.file.count * 8) <= $0.canvasSSE + lambda * Double($0.file.count * 8) })
+            let price = QualityScale.decibelsPerBit(forQuality: q)
+            #expect(candidates.allSatisfy { -choice.canvasPSNR + price * Double(choice.file.count * 8) <= -$0.canvasPSNR + price * Double($0.file.count * 8) })
         }
         #expect(choices.last!.canvasSSE <= candidates.map(\.canvasSSE).min()! * 1.05)
         let viaEncode = RateControl.encode(image, models: [CodecFixture.faces], target: .quality(60), hint: .png,
@@ -134,7 +135,7 @@ import ImageIO
         #expect(viaEncode.file == choices[59].file)
     }
 
-    /// Refining the chosen symbols keeps the better of the two files under the same lambda, and on these
+    /// Refining the chosen symbols keeps the better of the two files under the same price, and on these
     /// faces it finds a better one at some quality (the tiny model's 8 latents leave little to find).
     @Test func refinementNeverCostsAndSometimesGains() throws {
         var gains = 0
@@ -142,11 +143,11 @@ import ImageIO
             let image = CodecFixture.image(name)
             let candidates = RateControl.candidates(image, models: [CodecFixture.faces], hint: .png)
             for quality in [30, 60, 90] {
-                let lambda = QualityScale.lambda(forQuality: quality)
+                let price = QualityScale.decibelsPerBit(forQuality: quality)
                 let plain = RateControl.choose(among: candidates, target: .quality(quality))
                 let refined = RateControl.encode(image, models: [CodecFixture.faces], target: .quality(quality), hint: .png)
-                #expect(refined.cost(lambda: lambda) <= plain.cost(lambda: lambda))
-                if refined.cost(lambda: lambda) < plain.cost(lambda: lambda) { gains += 1 }
+                #expect(refined.cost(decibelsPerBit: price) <= plain.cost(decibelsPerBit: price))
+                if refined.cost(decibelsPerBit: price) < plain.cost(decibelsPerBit: price) { gains += 1 }
                 let decoded = try LatentCodec(model: refined.model).decodeSymbols(Container.parse(refined.file, name: name), name: name)
                 #expect(decoded == refined.symbols)
             }
