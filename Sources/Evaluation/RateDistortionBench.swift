@@ -30,10 +30,11 @@ public struct RateDistortionBench {
         (self.models, self.pca, self.images) = (models, pca, images)
     }
 
-    /// The --quality values swept, evenly spaced in log price (and 100). Every 9th quality left a gap from 0.066
-    /// to 0.137 bpp on faces, across the 0.1 bpp where the report reads the curve; each point refines its symbols,
-    /// so every 4th would cost 1.5 times the time of every 6th.
-    public static let qualities = Array(stride(from: 1, through: 100, by: 6)) + [100]
+    /// The --quality values swept, evenly spaced in log price: every 3rd from 31 to 70, where the curves cross
+    /// 0.05-0.4 bpp and the report reads them, every 6th elsewhere (and 100). Each point refines its symbols, so
+    /// every 3rd throughout would cost 1.4 times the time; every 6th left 0.07 to 0.12 bpp between two faces points.
+    public static let qualities = Array(stride(from: 1, to: 31, by: 6)) + Array(stride(from: 31, through: 70, by: 3))
+        + Array(stride(from: 76, through: 100, by: 6))
 
     public struct Timing: Sendable {
         public var vaecodecRoundTripSeconds = 0.0  // compress + decompress, per image, at the default quality
