@@ -14,8 +14,9 @@ import NeuralNet
 /// format. Small steps work best: Adam moves each coordinate by about the learning rate a step, so what the
 /// search mostly decides is which way the coordinates near a rounding boundary should go.
 ///
-/// Measured on 100 held-out faces, faces-grid-b4 at lambda 351 (`--quality` 55): at rung 6, 30 steps at 0.005
-/// took the canvas from 29.05 to 29.56 dB for 3.4 % more bits; at rung 7 from 30.22 to 30.73 dB for 1.2 % more.
+/// Measured on 100 held-out faces (`--quality` on the scale of the time, SSE + lambda * bits), faces-grid-b4 at
+/// lambda 351 (`--quality` 55): at rung 6, 30 steps at 0.005 took the canvas from 29.05 to 29.56 dB for 3.4 % more
+/// bits; at rung 7 from 30.22 to 30.73 dB for 1.2 % more.
 /// Learning rates of 0.1 and 0.3 gained 0.12 and 0.02 dB at rung 7; 100 steps gained no more than 50. The global
 /// faces model (128 latents) at lambda 1500, rung 4, gained 0.52 dB at 0.005 but 0.86 dB at 0.02, hence two searches.
 /// Once the global models take part, longer searches still gain: with the faces family at `--quality` 43 (100
