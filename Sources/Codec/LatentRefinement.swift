@@ -19,9 +19,9 @@ import NeuralNet
 /// bits; at rung 7 from 30.22 to 30.73 dB for 1.2 % more.
 /// Learning rates of 0.1 and 0.3 gained 0.12 and 0.02 dB at rung 7; 100 steps gained no more than 50. The global
 /// faces model (128 latents) at lambda 1500, rung 4, gained 0.52 dB at 0.005 but 0.86 dB at 0.02, hence two searches.
-/// Once the global models take part, longer searches still gain: with the faces family at `--quality` 43 (100
-/// held-out faces, half of them coded by the global `faces`), 60 steps gave 27.095 dB at 0.1046 bpp against 30
-/// steps' 27.054 dB at 0.1050, for 1.5 times the encoding time; a third search at 0.06 gained 0.007 dB.
+/// Once the global models take part, longer searches still gain: with the faces family at the old `--quality` 43
+/// (100 held-out faces, half of them coded by the global `faces`), 60 steps gave 27.095 dB at 0.1046 bpp against
+/// 30 steps' 27.054 dB at 0.1050, for 1.5 times the encoding time; a third search at 0.06 gained 0.007 dB.
 public struct LatentRefiner: Sendable {
     public static let defaultSteps = 60
 

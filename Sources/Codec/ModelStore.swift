@@ -68,7 +68,7 @@ public enum ModelStore {
 /// every image alike: at a fixed lambda, images the model already codes well (small SSE) are denied bits that
 /// would raise their PSNR far more than the same bits raise a hard image's; minimising -PSNR + price * bits
 /// image by image maximises the mean PSNR for the mean rate. The price falls geometrically from 0.1 dB per bit
-/// at quality 1 (nearly every image at its smallest candidate) to 10^-3.5 at quality 100, where a 64x64 file's
+/// at quality 1 (a little above the smallest candidates) to 10^-3.5 at quality 100, where a 64x64 file's
 /// last 0.1 bpp must still buy 0.13 dB.
 /// Among the candidates, a higher quality never picks a smaller file for the same image and models.
 public enum QualityScale {

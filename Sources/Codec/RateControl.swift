@@ -32,10 +32,13 @@ public struct EncodingChoice {
     public var headerBytes: Int { file.count - payloadBytes }
     public var bitsPerPixel: Double { Double(file.count * 8) / Double(width * height) }
     /// What `--quality` minimises: -PSNR + price * bits, the price in dB per bit (`QualityScale`).
-    func cost(decibelsPerBit price: Double) -> Double { -canvasPSNR + price * Double(file.count * 8) }
+    func cost(quality: Int) -> Double {
+        -canvasPSNR + QualityScale.decibelsPerBit(forQuality: quality) * Double(file.count * 8)
+    }
     /// The same trade-off near this candidate in squared error: d(-PSNR) = 10 / (ln 10 * SSE) * dSSE, so a price
-    /// of p dB per bit is worth p * SSE * ln 10 / 10 of SSE per bit (SSE at least 1, where PSNR stops mattering).
-    func lambda(decibelsPerBit price: Double) -> Double { price * max(canvasSSE, 1) * log(10) / 10 }
+    /// of p dB per bit is worth p * SSE * ln 10 / 10 of SSE per bit (0 for a lossless candidate, which no search
+    /// can improve).
+    func lambda(decibelsPerBit price: Double) -> Double { price * canvasSSE * log(10) / 10 }
 }
 
 /// Picks the model and rung for one image among every candidate: each model of the set (a family such as
@@ -62,8 +65,7 @@ public enum RateControl {
     public static func choose(among all: [EncodingChoice], target: RateTarget) -> EncodingChoice {
         switch target {
         case .quality(let quality):
-            let price = QualityScale.decibelsPerBit(forQuality: quality)
-            return all.min { $0.cost(decibelsPerBit: price) < $1.cost(decibelsPerBit: price) }!
+            return all.min { $0.cost(quality: quality) < $1.cost(quality: quality) }!
         case .bitsPerPixel(let budget):
             let fitting = all.filter { $0.bitsPerPixel <= budget }
             guard let best = fitting.max(by: { ($0.canvasPSNR, -$0.file.count) < ($1.canvasPSNR, -$1.file.count) }) else {
@@ -98,8 +100,7 @@ public enum RateControl {
         let refined = choices(model: choice.model, mean: choice.mean, coded: [(symbols, choice.rung)], canvas: choice.canvas) { _ in choice.header }[0]
         switch target {
         case .quality(let quality):
-            let price = QualityScale.decibelsPerBit(forQuality: quality)
-            return refined.cost(decibelsPerBit: price) < choice.cost(decibelsPerBit: price) ? refined : choice
+            return refined.cost(quality: quality) < choice.cost(quality: quality) ? refined : choice
         case .bitsPerPixel(let budget): return refined.bitsPerPixel <= budget && refined.canvasSSE < choice.canvasSSE ? refined : choice
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import NeuralNet
 import VAE
@@ -118,7 +119,7 @@ import ImageIO
     }
 
     /// Each quality picks the candidate of least -PSNR + price * bits, so files never shrink as quality rises,
-    /// and the ends of the scale reach the cheapest and the most faithful candidates.
+    /// and the top of the scale reaches the most faithful candidate.
     @Test func qualityPicksTheLagrangianOptimum() {
         let image = CodecFixture.image("face-gray-64.png")
         let candidates = RateControl.candidates(image, models: [CodecFixture.faces], hint: .png)
@@ -135,6 +136,35 @@ import ImageIO
         #expect(viaEncode.file == choices[59].file)
     }
 
+    /// The fixture model's candidates barely trade quality for bits, so this uses the shipped faces family, whose
+    /// ladders do: every quality keeps the least -PSNR + price * bits (written out here), the picks climb the
+    /// ladders, and the price turned into squared error at the chosen candidate refines better than a lambda a
+    /// thousand times smaller or larger.
+    @Test func shippedFacesPickAndRefineByTheDecibelPrice() throws {
+        let models = try ModelStore.load("faces")
+        let candidates = RateControl.candidates(CodecFixture.image("face-gray-64.png"), models: models, hint: .png)
+        var picks = Set<[UInt8]>()
+        for quality in stride(from: 1, through: 100, by: 3) {
+            let price = Foundation.pow(10, -1 - 2.5 * Double(quality - 1) / 99)
+            let cost = { (c: EncodingChoice) in -c.canvasPSNR + price * Double(c.file.count * 8) }
+            let choice = RateControl.choose(among: candidates, target: .quality(quality))
+            #expect(candidates.allSatisfy { cost(choice) <= cost($0) })
+            picks.insert(choice.file)
+        }
+        #expect(picks.count >= 5)
+
+        let quality = 45, choice = RateControl.choose(among: candidates, target: .quality(quality))
+        let lambda = choice.lambda(decibelsPerBit: QualityScale.decibelsPerBit(forQuality: quality))
+        func refinedCost(_ lambda: Double) -> Double {
+            let symbols = LatentRefiner().refine(mean: choice.mean, rung: choice.rung, model: choice.model,
+                                                 canvas: choice.canvas.pixels, lambda: lambda)
+            return RateControl.choices(model: choice.model, mean: choice.mean, coded: [(symbols, choice.rung)],
+                                       canvas: choice.canvas) { _ in choice.header }[0].cost(quality: quality)
+        }
+        let atPrice = refinedCost(lambda)
+        #expect(atPrice < refinedCost(lambda / 1000) && atPrice < refinedCost(lambda * 1000))
+    }
+
     /// Refining the chosen symbols keeps the better of the two files under the same price, and on these
     /// faces it finds a better one at some quality (the tiny model's 8 latents leave little to find).
     @Test func refinementNeverCostsAndSometimesGains() throws {
@@ -143,11 +173,10 @@ import ImageIO
             let image = CodecFixture.image(name)
             let candidates = RateControl.candidates(image, models: [CodecFixture.faces], hint: .png)
             for quality in [30, 60, 90] {
-                let price = QualityScale.decibelsPerBit(forQuality: quality)
                 let plain = RateControl.choose(among: candidates, target: .quality(quality))
                 let refined = RateControl.encode(image, models: [CodecFixture.faces], target: .quality(quality), hint: .png)
-                #expect(refined.cost(decibelsPerBit: price) <= plain.cost(decibelsPerBit: price))
-                if refined.cost(decibelsPerBit: price) < plain.cost(decibelsPerBit: price) { gains += 1 }
+                #expect(refined.cost(quality: quality) <= plain.cost(quality: quality))
+                if refined.cost(quality: quality) < plain.cost(quality: quality) { gains += 1 }
                 let decoded = try LatentCodec(model: refined.model).decodeSymbols(Container.parse(refined.file, name: name), name: name)
                 #expect(decoded == refined.symbols)
             }
