@@ -9,7 +9,10 @@ import VAE
 ///   codec.steps        F32 [R, T]  quantization step of each rung (coarsest first) and dimension
 ///   codec.tables       U16 [...]   each rung's T symbol tables, one after another (SymbolTable.serialized)
 ///   codec.multipliers  F32 [R]     each rung's step as a multiple of the dimensions' mean posterior sigma
-/// The fingerprint hashes the weights and the ladder, so a .vae file names exactly the model that made it.
+/// The fingerprint hashes the weights and the ladder, so a .vae file names exactly the model that made it. It is
+/// stored in the file's metadata ("codec_fingerprint", 16 hex digits) when the file is written, so a decoder can
+/// find a file's model and check its integrity from the header and tables alone, without reading or hashing the
+/// weights (12 MB of them in the largest shipped model).
 public final class CodecModel {
     public let name: String
     public let vae: VAEModel
@@ -21,16 +24,30 @@ public final class CodecModel {
     public var modelID: UInt8 { UInt8(truncatingIfNeeded: fingerprint) }
     public var canvas: Int { vae.config.canvas }
 
-    public init(name: String, vae: VAEModel, ladder: RateLadder, training: TrainingState?) {
+    /// - fingerprint: the one stored in the model's file; nil computes it from the weights and the ladder.
+    public init(name: String, vae: VAEModel, ladder: RateLadder, training: TrainingState?, fingerprint: UInt64? = nil) {
         self.name = name
         self.vae = vae
         self.ladder = ladder
         self.training = training
+        self.fingerprint = fingerprint ?? Self.computeFingerprint(vae: vae, ladder: ladder)
+    }
+
+    /// The same model with its own layers, sharing the weights: layers keep per-call state, so each thread that
+    /// runs the model needs its own.
+    public func replica() -> CodecModel {
+        CodecModel(name: name, vae: vae.replica(), ladder: ladder, training: training, fingerprint: fingerprint)
+    }
+
+    static func computeFingerprint(vae: VAEModel, ladder: RateLadder) -> UInt64 {
         var hash = FNV1a64()
         for p in vae.parameters { hash.add(p.value.data) }
-        for (_, entry) in Self.ladderTensors(ladder) { hash.add(entry.bytes) }
-        fingerprint = hash.value
+        for (_, entry) in ladderTensors(ladder) { hash.add(entry.bytes) }
+        return hash.value
     }
+
+    /// The metadata key of the stored fingerprint.
+    static let fingerprintKey = "codec_fingerprint"
 
     // MARK: Fitting
 
@@ -63,7 +80,7 @@ public final class CodecModel {
 
     public func serialized(halfPrecision: Bool = false) -> [UInt8] {
         ModelFile.serialize(vae, training: training, halfPrecision: halfPrecision,
-                            extraTensors: Self.ladderTensors(ladder))
+                            extraTensors: Self.ladderTensors(ladder), extraMetadata: [Self.fingerprintKey: Self.hex(fingerprint)])
     }
 
     static func ladderTensors(_ ladder: RateLadder) -> [(String, SafeTensors.Entry)] {
@@ -81,13 +98,40 @@ public final class CodecModel {
     /// Loads a model file that carries codec tables; a plain VAE file (no "codec." tensors) is refused
     /// with a hint, since without the tables nothing can be entropy-coded.
     public static func load(_ bytes: [UInt8], name: String, path: String) throws -> CodecModel {
-        let file = try ModelFile.load(bytes, name: path)
+        try load(SafeTensorsFile(bytes: bytes, name: path), name: name)
+    }
+
+    /// Loads the model file at `path`, reading each tensor once.
+    public static func load(path: String, name: String) throws -> CodecModel {
+        try load(SafeTensorsFile(path: path), name: name)
+    }
+
+    static func load(_ file: SafeTensorsFile, name: String) throws -> CodecModel {
+        let tables = try CodecTables(file)
+        let model = try ModelFile.load(file)
+        return CodecModel(name: name, vae: model.model, ladder: tables.ladder, training: model.training, fingerprint: tables.storedFingerprint)
+    }
+
+    static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+/// What entropy coding needs of a codec model, read from its file without the weights: the rate ladder with its
+/// tables, and the stored fingerprint (nil in files written before it was stored).
+struct CodecTables {
+    let ladder: RateLadder
+    let storedFingerprint: UInt64?
+
+    init(_ file: SafeTensorsFile) throws {
+        let path = file.name
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: path, problem: problem) }
-        guard let transmittedEntry = file.extraTensors["codec.transmitted"], let stepsEntry = file.extraTensors["codec.steps"],
-              let tablesEntry = file.extraTensors["codec.tables"], let multipliers = file.extraTensors["codec.multipliers"]?.floats else {
+        let k = try ModelFile.config(of: file).latent
+        guard let transmittedEntry = try file.entry("codec.transmitted"), let stepsEntry = try file.entry("codec.steps"),
+              let tablesEntry = try file.entry("codec.tables"), let multipliers = try file.entry("codec.multipliers")?.floats else {
             throw fail("has no codec tables (a plain VAE; `vaecodec train` writes them at the end of training)")
         }
-        let k = file.model.config.latent
         guard let transmitted32 = transmittedEntry.int32s, let steps = stepsEntry.floats, let words = tablesEntry.uint16s,
               stepsEntry.shape.count == 2, stepsEntry.shape[1] == transmitted32.count, (1...ContainerHeader.maxRungs).contains(stepsEntry.shape[0]),
               multipliers.count == stepsEntry.shape[0],
@@ -115,7 +159,17 @@ public final class CodecModel {
             throw fail("codec tables are malformed (\(error))")
         }
         guard offset == words.count else { throw fail("codec tables are malformed (\(words.count - offset) words left over)") }
-        return CodecModel(name: name, vae: file.model, ladder: RateLadder(rungs: rungs), training: file.training)
+        ladder = RateLadder(rungs: rungs)
+        storedFingerprint = try Self.storedFingerprint(file)
+    }
+
+    /// The fingerprint in the file's metadata, nil when the file predates it.
+    static func storedFingerprint(_ file: SafeTensorsFile) throws -> UInt64? {
+        guard let text = file.metadata[CodecModel.fingerprintKey] else { return nil }
+        guard text.count == 16, let value = UInt64(text, radix: 16) else {
+            throw SafeTensorsError(file: file.name, problem: "codec fingerprint \"\(text)\" is not 16 hex digits")
+        }
+        return value
     }
 }
 

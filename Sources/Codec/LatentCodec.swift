@@ -74,22 +74,27 @@ public struct LatentCodec {
         return file(symbols: symbols(mean: means([canvas])[0], rung: rung), header: header(rung: rung, width: width, height: height, hint: hint))
     }
 
-    /// Symbols of a parsed container whose model id is this model's. The payload must hold exactly the symbols
-    /// (no bytes missing, none left over) and end in the state that carries their integrity check.
+    /// Symbols of a parsed container whose model id is this model's (see `decodeSymbols(_:ladder:fingerprint:model:name:)`).
     public func decodeSymbols(_ container: Container, name: String) throws -> [Int32] {
+        try Self.decodeSymbols(container, ladder: model.ladder, fingerprint: model.fingerprint, model: model.name, name: name)
+    }
+
+    /// Symbols of a parsed container, under a model's tables alone (no weights). The payload must hold exactly the
+    /// symbols (no bytes missing, none left over) and end in the state that carries their integrity check.
+    static func decodeSymbols(_ container: Container, ladder: RateLadder, fingerprint: UInt64, model: String, name: String) throws -> [Int32] {
         func fail(_ problem: String) -> ContainerError { ContainerError(file: name, problem: problem) }
         let header = container.header
-        guard Int(header.rung) < rungCount else {
-            throw fail("quality rung \(header.rung) does not exist in model \(model.name) (\(rungCount) rungs)")
+        guard Int(header.rung) < ladder.rungs.count else {
+            throw fail("quality rung \(header.rung) does not exist in model \(model) (\(ladder.rungs.count) rungs)")
         }
         do {
-            return try QuantizedSymbolCoder.decode(bytes: container.payload, tables: model.ladder.rungs[Int(header.rung)].tables) {
-                Container.integrityCheck(header: header, symbols: $0, fingerprint: self.model.fingerprint)
+            return try QuantizedSymbolCoder.decode(bytes: container.payload, tables: ladder.rungs[Int(header.rung)].tables) {
+                Container.integrityCheck(header: header, symbols: $0, fingerprint: fingerprint)
             }
         } catch EntropyCodingError.finalStateMismatch {
             throw fail("integrity check failed: the file is damaged (or was made by another model with the same id)")
         } catch {
-            throw fail("payload does not decode (\(error))")
+            throw fail("payload does not decode: the file is damaged or truncated")
         }
     }
 

@@ -25,6 +25,9 @@ import NeuralNet
 public struct LatentRefiner: Sendable {
     public static let defaultSteps = 60
 
+    /// The default effort's search: BALANCED_DOC
+    public static let balanced = LatentRefiner(steps: 20, learningRates: [0.02])
+
     public var steps: Int
     /// One search per rate, run side by side as one decoder batch; the best symbols of any of them win. Grid
     /// models, with ~1,000 symbols, do best with small steps, global ones (32-128) with larger ones.
@@ -38,47 +41,82 @@ public struct LatentRefiner: Sendable {
 
     /// The best symbols found for the image whose pixels (0...255) are `canvas` and whose encoder mean is `mean`.
     public func refine(mean: [Float], rung: Int, model: CodecModel, canvas: [Float], lambda: Double) -> [Int32] {
-        let quantizer = model.ladder.rungs[rung].quantizer, tables = model.ladder.rungs[rung].tables
-        let transmitted = quantizer.transmitted, stepSizes = quantizer.steps, k = model.vae.config.latent
-        let pixels = model.canvas * model.canvas, searches = learningRates.count, count = transmitted.count
-        precondition(canvas.count == pixels && mean.count == k)
-        let target = canvas.map { min(max($0, 0), 255) / 255 }
+        refine([Job(mean: mean, rung: rung, canvas: canvas, lambda: lambda)], model: model)[0]
+    }
 
-        // Row r of y, m and v is the search at learningRates[r].
-        let start = transmitted.indices.map { mean[transmitted[$0]] / stepSizes[$0] }
-        var y = Array((0..<searches).map { _ in start }.joined())
+    /// One image to refine: its encoder mean, the rung it is coded at, its canvas (0...255) and the price of a bit
+    /// in squared error.
+    public struct Job {
+        public var mean: [Float], rung: Int, canvas: [Float], lambda: Double
+        public init(mean: [Float], rung: Int, canvas: [Float], lambda: Double) {
+            (self.mean, self.rung, self.canvas, self.lambda) = (mean, rung, canvas, lambda)
+        }
+    }
+
+    /// The best symbols for each job, all of one model: every search of every image is one row of one decoder
+    /// batch, so the products are as wide as the batch. Each row's arithmetic is its own, so an image's result does
+    /// not depend on the others in the batch.
+    public func refine(_ jobs: [Job], model: CodecModel) -> [[Int32]] {
+        guard !jobs.isEmpty else { return [] }
+        let k = model.vae.config.latent, pixels = model.canvas * model.canvas, searches = learningRates.count
+        precondition(jobs.allSatisfy { $0.canvas.count == pixels && $0.mean.count == k })
+        // Row r = job * searches + search.
+        let rows = jobs.count * searches
+        let rungs = jobs.map { model.ladder.rungs[$0.rung] }
+        let count = rungs[0].quantizer.transmitted.count
+        let transmitted = rungs[0].quantizer.transmitted
+        let targets = jobs.map { $0.canvas.map { min(max($0, 0), 255) / 255 } }
+        var y = [Float](), z = [Float](repeating: 0, count: rows * k)
+        y.reserveCapacity(rows * count)
+        for (j, job) in jobs.enumerated() {
+            let steps = rungs[j].quantizer.steps
+            let start = transmitted.indices.map { job.mean[transmitted[$0]] / steps[$0] }
+            for _ in 0..<searches { y += start }
+        }
         var m = [Float](repeating: 0, count: y.count), v = m
-        var best: [Int32] = [], bestCost = Double.infinity
+        var best = [[Int32]](repeating: [], count: jobs.count), bestCost = [Double](repeating: .infinity, count: jobs.count)
+        var rounded = [Int32](repeating: 0, count: y.count)
         for step in 0...steps {
-            let rounded = y.map { Int32(max(-1e9, min(1e9, $0.rounded()))) }
-            var sse = [Double](repeating: 0, count: searches)
-            let z = (0..<searches).flatMap { quantizer.dequantize(Array(rounded[($0 * count)..<(($0 + 1) * count)])) }
-            let (_, dz) = model.vae.decoderGradient(z: Tensor(shape: [searches, k], data: z)) { mean in
+            for i in 0..<y.count { rounded[i] = Int32(max(-1e9, min(1e9, y[i].rounded()))) }
+            for r in 0..<rows {
+                let steps = rungs[r / searches].quantizer.steps
+                for i in 0..<count { z[r * k + transmitted[i]] = Float(rounded[r * count + i]) * steps[i] }
+            }
+            var sse = [Double](repeating: 0, count: rows)
+            let (_, dz) = model.vae.decoderGradient(z: Tensor(shape: [rows, k], data: z)) { mean in
                 var gradient = mean
-                for i in 0..<mean.count {
-                    let residual = mean.data[i] - target[i % pixels]
-                    sse[i / pixels] += Double(residual * residual)
-                    gradient.data[i] = 2 * 255 * 255 * residual  // d SSE / d mean, SSE in 8-bit units
+                for r in 0..<rows {
+                    let target = targets[r / searches]
+                    var sum = 0.0
+                    for i in 0..<pixels {
+                        let residual = mean.data[r * pixels + i] - target[i]
+                        sum += Double(residual * residual)
+                        gradient.data[r * pixels + i] = 2 * 255 * 255 * residual  // d SSE / d mean, SSE in 8-bit units
+                    }
+                    sse[r] = sum
                 }
                 return gradient
             }
-            for r in 0..<searches {
+            for r in 0..<rows {
+                let j = r / searches, tables = rungs[j].tables
                 let symbols = Array(rounded[(r * count)..<((r + 1) * count)])
-                let cost = sse[r] * 255 * 255 + lambda * zip(symbols, tables).reduce(0) { $0 + $1.1.codeLength(of: $1.0) }
-                if cost < bestCost { (best, bestCost) = (symbols, cost) }
+                let cost = sse[r] * 255 * 255 + jobs[j].lambda * zip(symbols, tables).reduce(0) { $0 + $1.1.codeLength(of: $1.0) }
+                if cost < bestCost[j] { (best[j], bestCost[j]) = (symbols, cost) }
             }
             if step == steps { break }
 
             let t = Float(step + 1), (c1, c2) = (1 - powf(0.9, t), 1 - powf(0.999, t))
-            for r in 0..<searches {
+            for r in 0..<rows {
+                let j = r / searches, tables = rungs[j].tables, stepSizes = rungs[j].quantizer.steps
+                let rate = learningRates[r % searches], lambda = jobs[j].lambda
                 for i in 0..<count {
-                    let j = r * count + i
-                    let below = Int32(max(-1e9, min(1e9, y[j].rounded(.down))))
+                    let at = r * count + i
+                    let below = Int32(max(-1e9, min(1e9, y[at].rounded(.down))))
                     let bitsSlope = tables[i].codeLength(of: below + 1) - tables[i].codeLength(of: below)
                     let g = dz.data[r * k + transmitted[i]] * stepSizes[i] + Float(lambda * bitsSlope)
-                    m[j] = 0.9 * m[j] + 0.1 * g
-                    v[j] = 0.999 * v[j] + 0.001 * g * g
-                    y[j] -= learningRates[r] * (m[j] / c1) / ((v[j] / c2).squareRoot() + 1e-8)
+                    m[at] = 0.9 * m[at] + 0.1 * g
+                    v[at] = 0.999 * v[at] + 0.001 * g * g
+                    y[at] -= rate * (m[at] / c1) / ((v[at] / c2).squareRoot() + 1e-8)
                 }
             }
         }

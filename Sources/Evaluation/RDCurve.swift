@@ -62,4 +62,21 @@ public enum RDCurve {
         }
         return (exp(sum / Double(steps)) - 1) * 100
     }
+
+    /// Mean PSNR difference of `test` over `reference` in dB (positive: `test` is better), averaged uniformly in
+    /// log(bpp) over `range` clipped to the rates both fronts cover. Nil when they share no rates.
+    public static func bdPSNR(_ test: [RDPoint], against reference: [RDPoint], over range: ClosedRange<Double> = 0.05...0.3) -> Double? {
+        let a = paretoFront(test, metric: \.psnr), b = paretoFront(reference, metric: \.psnr)
+        guard let lowA = a.first?.bpp, let highA = a.last?.bpp, let lowB = b.first?.bpp, let highB = b.last?.bpp else { return nil }
+        let (low, high) = (max(range.lowerBound, lowA, lowB), min(range.upperBound, highA, highB))
+        guard high > low else { return nil }
+        let steps = 200
+        var sum = 0.0
+        for i in 0...steps {
+            let bpp = exp(log(low) + (log(high) - log(low)) * Double(i) / Double(steps))
+            guard let qa = value(at: bpp, on: a, metric: \.psnr), let qb = value(at: bpp, on: b, metric: \.psnr) else { return nil }
+            sum += (qa - qb) * (i == 0 || i == steps ? 0.5 : 1)
+        }
+        return sum / Double(steps)
+    }
 }

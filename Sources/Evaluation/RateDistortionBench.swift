@@ -24,40 +24,37 @@ public struct RateDistortionBench {
     public var models: [CodecModel]
     public var pca: PCABaseline?
     public var images: [GrayImage]
-    public var refiner = LatentRefiner()
+    /// The encoder as `compress` runs it (its default effort unless set).
+    public var settings = EncoderSettings()
+    /// Another effort measured on the same images (codec "vaecodec-EFFORT"), for BD-PSNR against the default.
+    public var comparison: EncoderSettings?
 
     public init(models: [CodecModel], pca: PCABaseline?, images: [GrayImage]) {
         (self.models, self.pca, self.images) = (models, pca, images)
     }
 
     /// The --quality values swept, evenly spaced in log price: every 3rd from 31 to 70, where the curves cross
-    /// 0.05-0.4 bpp and the report reads them, every 6th elsewhere (and 100). Each point refines its symbols, so
-    /// every 3rd throughout would cost 1.4 times the time; every 6th left 0.07 to 0.12 bpp between two faces points.
+    /// 0.05-0.4 bpp and the report reads them, every 6th elsewhere (and 100).
     public static let qualities = Array(stride(from: 1, to: 31, by: 6)) + Array(stride(from: 31, through: 70, by: 3))
         + Array(stride(from: 76, through: 100, by: 6))
 
     public struct Timing: Sendable {
-        public var vaecodecRoundTripSeconds = 0.0  // compress + decompress, per image, at the default quality
+        public var vaecodecRoundTripSeconds = 0.0  // compress (in one batch) + decompress, per image, at the default quality
         public var jpegRoundTripSeconds = 0.0      // encode + decode at quality 50, per image
         public var images = 0
     }
 
+    /// `progress` receives the units done: each effort's qualities, then the images of the baselines.
     public func run(progress: (Int) -> Void) throws -> (rows: [BenchRow], timing: Timing) {
         var rows: [BenchRow] = []
+        var done = 0
+        for (name, settings) in [(BenchCodec.vaecodec, settings)] + (comparison.map { [(BenchCodec.vaecodec + "-" + $0.effort.rawValue, $0)] } ?? []) {
+            rows += try vaecodecRows(codec: name, settings: settings) { done += 1; progress(done) }
+        }
         var timing = Timing()
         for (index, canvas) in images.enumerated() {
-            let pixels = Double(canvas.width * canvas.height)
             func add(_ codec: String, _ setting: String, bytes: Int, decoded: GrayImage) {
-                rows.append(BenchRow(image: index, codec: codec, setting: setting, bytes: bytes, bpp: Double(bytes * 8) / pixels,
-                                     psnr: Metrics.psnr(canvas, decoded), ssim: Metrics.ssim(canvas, decoded)))
-            }
-            let candidates = RateControl.candidates(canvas, models: models, hint: .png)
-            for quality in Self.qualities {
-                let target = RateTarget.quality(quality)
-                let choice = RateControl.refine(RateControl.choose(among: candidates, target: target), among: candidates, target: target, refiner: refiner)
-                let container = try Container.parse(choice.file, name: "bench")
-                let decoded = try LatentCodec(model: choice.model).decompress(container, name: "bench")
-                add(BenchCodec.vaecodec, "q\(quality)", bytes: choice.file.count, decoded: GrayImage(width: decoded.width, height: decoded.height, pixels: decoded.bytes().map(Float.init)))
+                rows.append(row(index, codec, setting, bytes: bytes, decoded: decoded))
             }
             for quality in JPEGBaseline.qualities {
                 let (file, payload) = try JPEGBaseline.code(canvas, quality: quality)
@@ -73,22 +70,62 @@ public struct RateDistortionBench {
                 }
             }
             add(BenchCodec.png, "lossless", bytes: try PNGBaseline.bytes(canvas), decoded: canvas)
-
-            // Wall time of what a user runs, one image at a time.
             let start = MonotonicClock.seconds()
-            let choice = RateControl.encode(canvas, models: models, target: .quality(QualityScale.defaultQuality), hint: .png, refiner: refiner)
-            let container = try Container.parse(choice.file, name: "bench")
-            _ = try ImageCodec.encodePNG(try LatentCodec(model: choice.model).decompress(container, name: "bench").image())
-            let middle = MonotonicClock.seconds()
             _ = try JPEGBaseline.code(canvas, quality: 50)
-            timing.vaecodecRoundTripSeconds += middle - start
-            timing.jpegRoundTripSeconds += MonotonicClock.seconds() - middle
-            timing.images += 1
-            progress(index + 1)
+            timing.jpegRoundTripSeconds += MonotonicClock.seconds() - start
+            done += 1
+            progress(done)
         }
-        timing.vaecodecRoundTripSeconds /= Double(max(1, timing.images))
-        timing.jpegRoundTripSeconds /= Double(max(1, timing.images))
+        // Wall time of what a user runs: compress the images in one command, then decompress each file to PNG.
+        let start = MonotonicClock.seconds()
+        let choices = BatchEncoder.encode(inputs, models: models, target: .quality(QualityScale.defaultQuality), settings: settings)
+        for choice in choices {
+            _ = try ImageCodec.encodePNG(try LatentCodec(model: choice.model).decompress(Container.parse(choice.file, name: "bench"), name: "bench").image())
+        }
+        timing.vaecodecRoundTripSeconds = (MonotonicClock.seconds() - start) / Double(max(1, images.count))
+        timing.jpegRoundTripSeconds /= Double(max(1, images.count))
+        timing.images = images.count
         return (rows, timing)
+    }
+
+    /// Units of progress `run` reports.
+    public var progressUnits: Int { Self.qualities.count * (comparison == nil ? 1 : 2) + images.count }
+
+    var inputs: [EncoderInput] { images.map { EncoderInput(image: $0, hint: .png) } }
+
+    func row(_ index: Int, _ codec: String, _ setting: String, bytes: Int, decoded: GrayImage) -> BenchRow {
+        let canvas = images[index]
+        return BenchRow(image: index, codec: codec, setting: setting, bytes: bytes, bpp: Double(bytes * 8) / Double(canvas.width * canvas.height),
+                        psnr: Metrics.psnr(canvas, decoded), ssim: Metrics.ssim(canvas, decoded))
+    }
+
+    /// Every image at every quality, coded as `compress` codes it with these settings and decoded from the file.
+    func vaecodecRows(codec: String, settings: EncoderSettings, qualityDone: () -> Void) throws -> [BenchRow] {
+        var rows: [BenchRow] = []
+        func add(_ index: Int, _ quality: Int, _ choice: EncodingChoice) throws {
+            let decoded = try LatentCodec(model: choice.model).decompress(Container.parse(choice.file, name: "bench"), name: "bench")
+            rows.append(row(index, codec, "q\(quality)", bytes: choice.file.count,
+                            decoded: GrayImage(width: decoded.width, height: decoded.height, pixels: decoded.bytes().map(Float.init))))
+        }
+        if settings.effort == .best {
+            // Every candidate is the same at every quality: code them once per image.
+            let candidates = images.map { RateControl.candidates($0, models: models, hint: .png) }
+            for quality in Self.qualities {
+                let target = RateTarget.quality(quality)
+                for (index, all) in candidates.enumerated() {
+                    try add(index, quality, RateControl.refine(RateControl.choose(among: all, target: target), among: all, target: target, refiner: settings.refiner))
+                }
+                qualityDone()
+            }
+        } else {
+            for quality in Self.qualities {
+                for (index, choice) in BatchEncoder.encode(inputs, models: models, target: .quality(quality), settings: settings).enumerated() {
+                    try add(index, quality, choice)
+                }
+                qualityDone()
+            }
+        }
+        return rows
     }
 
     /// Each codec's settings averaged over images (mean bpp, mean PSNR, mean SSIM).

@@ -69,6 +69,12 @@ public struct RateDistortionReport {
             md += "- against \(baseline): " + (value.map { format($0, 1) + " %" } ?? "no overlapping PSNR range") + "\n"
         }
 
+        for (codec, points) in averages.sorted(by: { $0.key < $1.key }) where codec.hasPrefix(BenchCodec.vaecodec + "-") {
+            let value = RDCurve.bdPSNR(averages[BenchCodec.vaecodec] ?? [], against: points)
+            md += "\n## The default effort (`\(bench.settings.effort.rawValue)`) against `--effort \(codec.dropFirst(BenchCodec.vaecodec.count + 1))`\n\n"
+                + "BD-PSNR over 0.05-0.3 bpp (negative: the default is worse): " + (value.map { format($0, 3) + " dB" } ?? "no common rates") + "\n"
+        }
+
         md += "\n## vaecodec's quality ladder\n\n| setting | bpp | bytes | PSNR (dB) | SSIM |\n|---|---|---|---|---|\n"
         let vaeRows = rows.filter { $0.codec == BenchCodec.vaecodec }
         for point in (averages[BenchCodec.vaecodec] ?? []).sorted(by: { Int($0.setting.dropFirst())! < Int($1.setting.dropFirst())! }) {
@@ -153,7 +159,7 @@ public struct RateDistortionReport {
         for (c, canvas) in shown.enumerated() {
             let x = labelWidth + c * (tile + 8)
             picture.paste(canvas, x: x, y: 8, scale: scale)
-            let choice = RateControl.encode(canvas, models: bench.models, target: .quality(quality), hint: .png, refiner: bench.refiner)
+            let choice = BatchEncoder.encode([EncoderInput(image: canvas, hint: .png)], models: bench.models, target: .quality(quality), settings: bench.settings)[0]
             let decoded = try LatentCodec(model: choice.model).decompress(try Container.parse(choice.file, name: "grid"), name: "grid")
             let rounded = GrayImage(width: side, height: side, pixels: decoded.bytes().map(Float.init))
             let target = choice.bitsPerPixel

@@ -3,12 +3,12 @@
 public final class Parameter {
     public let name: String
     public var value: Tensor
-    public var grad: Tensor
+    /// Allocated on first use: a model loaded only to encode or decode never needs it.
+    public lazy var grad = Tensor(zeros: value.shape)
 
     public init(name: String, value: Tensor) {
         self.name = name
         self.value = value
-        self.grad = Tensor(zeros: value.shape)
     }
 
     public func zeroGradient() {
@@ -39,11 +39,15 @@ public enum WeightInitialization: Sendable {
     case xavier
     /// PyTorch's nn.Linear/nn.Conv2d default, U(±1/sqrt(fanIn)) for weights and biases alike.
     case uniformFanIn
+    /// All zeros: for weights a model file supplies next, so no random draw is wasted on them.
+    case zeros
 }
 
 func initialWeights(shape: [Int], fanIn: Int, fanOut: Int, scheme: WeightInitialization,
                     rng: inout Xoshiro256StarStar) -> Tensor {
     switch scheme {
+    case .zeros:
+        return Tensor(zeros: shape)
     case .he:
         return rng.normalTensor(shape: shape, standardDeviation: (2.0 / Float(fanIn)).squareRoot())
     case .xavier, .uniformFanIn:

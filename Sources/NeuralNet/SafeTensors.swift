@@ -47,7 +47,7 @@ public struct SafeTensors: Sendable {
         public var floats: [Float]? {
             switch dtype {
             case .f32: return readLittleEndian(bytes, as: UInt32.self).map { Float(bitPattern: $0) }
-            case .f16: return readLittleEndian(bytes, as: UInt16.self).map { Float(Float16(bitPattern: $0)) }
+            case .f16: return halfToFloat(bytes)
             default: return nil
             }
         }
@@ -96,29 +96,85 @@ public struct SafeTensors: Sendable {
         return out
     }
 
-    /// Parses and validates a whole file: header length within the file, JSON shape, known dtypes,
-    /// byte ranges matching shapes, lying inside the data section and not overlapping, no bytes left over.
+    /// Parses and validates a whole file held in memory (see `SafeTensorsFile` for the checks).
     public init(parsing bytes: [UInt8], name: String) throws {
+        let file = try SafeTensorsFile(bytes: bytes, name: name)
+        metadata = file.metadata
+        names = file.names
+        for name in names { entries[name] = try file.entry(name) }
+    }
+}
+
+/// A safetensors file whose header is parsed and validated up front and whose tensors are read one at a time,
+/// on demand: opening a model to decode reads its header and the tensors it needs, never the whole file into memory.
+/// Checks: header length within the file, JSON shape, known dtypes, byte ranges matching shapes, lying inside the
+/// data section, neither overlapping nor leaving gaps, and no bytes left over.
+public final class SafeTensorsFile: @unchecked Sendable {
+    public struct TensorInfo: Sendable {
+        public var dtype: SafeTensors.DType
+        public var shape: [Int]
+        /// Byte range within the data section (which starts after the header).
+        public var range: Range<Int>
+    }
+
+    public let name: String
+    public let metadata: [String: String]
+    /// Tensors in file order.
+    public let names: [String]
+    public let tensors: [String: TensorInfo]
+    private enum Source { case memory([UInt8]), file(Int32) }
+    private let source: Source
+    private let dataStart: Int
+
+    public subscript(name: String) -> TensorInfo? { tensors[name] }
+
+    /// A file already in memory.
+    public convenience init(bytes: [UInt8], name: String) throws {
+        guard bytes.count >= 8 else { throw SafeTensorsError(file: name, problem: "truncated: \(bytes.count) bytes, not a safetensors file") }
+        try self.init(name: name, size: bytes.count, source: .memory(bytes)) { range in Array(bytes[range]) }
+    }
+
+    /// Opens `path`, reading only its header; the descriptor stays open until the file is released.
+    public convenience init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SafeTensorsError(file: path, problem: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw SafeTensorsError(file: path, problem: "not a regular file")
+        }
+        do {
+            try self.init(name: path, size: Int(info.st_size), source: .file(fd)) { range in try Self.read(fd, range, name: path) }
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { if case .file(let fd) = source { close(fd) } }
+
+    private init(name: String, size: Int, source: Source, read: (Range<Int>) throws -> [UInt8]) throws {
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: name, problem: problem) }
-        guard bytes.count >= 8 else { throw fail("truncated: \(bytes.count) bytes, not a safetensors file") }
-        let headerLength = readLittleEndian(Array(bytes[0..<8]), as: UInt64.self)[0]
-        guard headerLength >= 2, headerLength <= UInt64(Self.maximumHeaderBytes) else {
+        guard size >= 8 else { throw fail("truncated: \(size) bytes, not a safetensors file") }
+        let headerLength = readLittleEndian(try read(0..<8), as: UInt64.self)[0]
+        guard headerLength >= 2, headerLength <= UInt64(SafeTensors.maximumHeaderBytes) else {
             throw fail("header length \(headerLength) is not plausible (not a safetensors model file?)")
         }
-        guard UInt64(bytes.count) >= 8 + headerLength else {
-            throw fail("truncated: header of \(headerLength) bytes but only \(bytes.count - 8) follow")
+        guard UInt64(size) >= 8 + headerLength else {
+            throw fail("truncated: header of \(headerLength) bytes but only \(size - 8) follow")
         }
         let headerEnd = 8 + Int(headerLength)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])),
+        guard let object = try? JSONSerialization.jsonObject(with: Data(try read(8..<headerEnd))),
               let header = object as? [String: Any] else {
             throw fail("header is not a JSON object")
         }
-        let dataCount = bytes.count - headerEnd
-        var ranges: [(Range<Int>, String)] = []
+        let dataCount = size - headerEnd
+        var metadata: [String: String] = [:]
+        var tensors: [String: TensorInfo] = [:]
         for (key, value) in header {
             if key == "__metadata__" {
-                guard let metadata = value as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
-                self.metadata = metadata
+                guard let strings = value as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+                metadata = strings
                 continue
             }
             guard let info = value as? [String: Any],
@@ -127,7 +183,7 @@ public struct SafeTensors: Sendable {
                   let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
                 throw fail("tensor \"\(key)\" lacks dtype, shape or data_offsets")
             }
-            guard let dtype = DType(rawValue: dtypeName) else { throw fail("tensor \"\(key)\" has unsupported dtype \(dtypeName)") }
+            guard let dtype = SafeTensors.DType(rawValue: dtypeName) else { throw fail("tensor \"\(key)\" has unsupported dtype \(dtypeName)") }
             guard shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 }), shape.count <= 8 else { throw fail("tensor \"\(key)\" has an invalid shape \(shape)") }
             let (count, overflow) = shape.reduce((1, false)) { acc, d in
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d); return (p, acc.1 || o)
@@ -140,18 +196,47 @@ public struct SafeTensors: Sendable {
             guard end - begin == count * dtype.size else {
                 throw fail("tensor \"\(key)\" holds \(end - begin) bytes, but \(dtypeName) \(shape) needs \(count * dtype.size)")
             }
-            ranges.append((begin..<end, key))
-            entries[key] = Entry(dtype: dtype, shape: shape, bytes: Array(bytes[(headerEnd + begin)..<(headerEnd + end)]))
+            tensors[key] = TensorInfo(dtype: dtype, shape: shape, range: begin..<end)
         }
-        ranges.sort { $0.0.lowerBound < $1.0.lowerBound }
+        let ordered = tensors.sorted { $0.value.range.lowerBound < $1.value.range.lowerBound }
         var covered = 0
-        for (range, key) in ranges {
-            guard range.lowerBound >= covered || range.isEmpty else { throw fail("tensor \"\(key)\" overlaps another tensor") }
-            guard range.lowerBound <= covered || range.isEmpty else { throw fail("gap of \(range.lowerBound - covered) bytes before tensor \"\(key)\"") }
-            covered = max(covered, range.upperBound)
+        for (key, info) in ordered where !info.range.isEmpty {
+            guard info.range.lowerBound >= covered else { throw fail("tensor \"\(key)\" overlaps another tensor") }
+            guard info.range.lowerBound == covered else { throw fail("gap of \(info.range.lowerBound - covered) bytes before tensor \"\(key)\"") }
+            covered = info.range.upperBound
         }
         guard covered == dataCount else { throw fail("\(dataCount - covered) bytes after the last tensor (corrupt or concatenated file)") }
-        names = ranges.map(\.1)
+        (self.name, self.metadata, self.tensors, self.source, self.dataStart) = (name, metadata, tensors, source, headerEnd)
+        names = ordered.map(\.key)
+    }
+
+    /// The raw bytes of one tensor (nil when the file has no such tensor).
+    public func bytes(_ tensor: String) throws -> [UInt8]? {
+        guard let info = tensors[tensor] else { return nil }
+        let range = (dataStart + info.range.lowerBound)..<(dataStart + info.range.upperBound)
+        switch source {
+        case .memory(let bytes): return Array(bytes[range])
+        case .file(let fd): return try Self.read(fd, range, name: name)
+        }
+    }
+
+    /// One tensor with its bytes.
+    public func entry(_ tensor: String) throws -> SafeTensors.Entry? {
+        guard let info = tensors[tensor], let bytes = try bytes(tensor) else { return nil }
+        return SafeTensors.Entry(dtype: info.dtype, shape: info.shape, bytes: bytes)
+    }
+
+    private static func read(_ fd: Int32, _ range: Range<Int>, name: String) throws -> [UInt8] {
+        try [UInt8](unsafeUninitializedCapacity: range.count) { buffer, count in
+            var done = 0
+            while done < range.count {
+                let n = pread(fd, buffer.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw SafeTensorsError(file: name, problem: n == 0 ? "file shrank while being read" : String(cString: strerror(errno))) }
+                done += n
+            }
+            count = done
+        }
     }
 }
 
@@ -171,6 +256,41 @@ func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
         withUnsafeBytes(of: &le) { out.append(contentsOf: $0) }
     }
     return out
+}
+
+/// IEEE half (little-endian) to single, eight at a time. Swift's scalar `Float(Float16)` is a software routine on
+/// baseline x86-64 and cost a model load more time than decoding an image; this is Giesen's magic-multiply
+/// conversion: shift the exponent and mantissa into place, rescale by 2^112 (which also normalises subnormals),
+/// then restore infinities, NaNs and the sign.
+func halfToFloat(_ bytes: [UInt8]) -> [Float] {
+    let count = bytes.count / 2
+    return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+        bytes.withUnsafeBytes { raw in
+            let magic = SIMD8<Float>(repeating: 0x1p112), infinityAfterScaling = SIMD8<Float>(repeating: 65536)
+            var i = 0
+            while i < count {
+                var halves = SIMD8<UInt16>(repeating: 0)
+                if i + 8 <= count {
+                    halves = raw.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+                } else {
+                    for lane in 0..<(count - i) { halves[lane] = raw.loadUnaligned(fromByteOffset: 2 * (i + lane), as: UInt16.self) }
+                }
+                let h = SIMD8<UInt32>(truncatingIfNeeded: halves)  // the file is little-endian, as is every host Swift runs on here
+                var magnitude = unsafeBitCast((h & 0x7FFF) &<< 13, to: SIMD8<Float>.self) * magic
+                let special = magnitude .>= infinityAfterScaling
+                var bits = unsafeBitCast(magnitude, to: SIMD8<UInt32>.self)
+                bits.replace(with: bits | (255 << 23), where: special)
+                magnitude = unsafeBitCast(bits | ((h & 0x8000) &<< 16), to: SIMD8<Float>.self)
+                if i + 8 <= count {
+                    UnsafeMutableRawPointer(out.baseAddress! + i).storeBytes(of: magnitude, as: SIMD8<Float>.self)
+                } else {
+                    for lane in 0..<(count - i) { out[i + lane] = magnitude[lane] }
+                }
+                i += 8
+            }
+        }
+        initialized = count
+    }
 }
 
 func readLittleEndian<T: FixedWidthInteger>(_ bytes: [UInt8], as: T.Type) -> [T] {

@@ -21,18 +21,40 @@ public final class VAEModel {
     public let decoder: Sequential
     /// "likelihood.logvar", shape [1] or [canvas·canvas], for learned Gaussian variances.
     public let logVariance: Parameter?
-    public let optimizer: Adam
+    /// Created on first use, with its two moment buffers: a model loaded to encode or decode never trains.
+    public private(set) lazy var optimizer = Adam(parameters: config.likelihood == .gaussian(.learnedGlobal)
+        // A learned global variance is set in closed form each step (see `fitGlobalLogVariance`), not by Adam.
+        ? encoder.parameters + decoder.parameters : parameters)
     /// Every trainable array, in a fixed order, named for saving.
     public let parameters: [Parameter]
+
+    /// Where a new model's weights come from.
+    public enum InitialWeights: Sendable {
+        /// Drawn from the layers' initialisation schemes with this seed (training from scratch).
+        case random(seed: UInt64)
+        /// Zeros, for weights a model file supplies next.
+        case zeros
+    }
 
     /// Inference entry points run in chunks so a 10,000-image evaluation does not hold
     /// every activation of every image at once.
     public var inferenceChunk = 256
 
-    public init(config: VAEConfig, seed: UInt64) throws {
+    public convenience init(config: VAEConfig, seed: UInt64) throws {
+        try self.init(config: config, initialWeights: .random(seed: seed))
+    }
+
+    public init(config: VAEConfig, initialWeights: InitialWeights) throws {
         try config.validate()
         self.config = config
-        var rng = Xoshiro256StarStar(seed: seed)
+        var rng = Xoshiro256StarStar(seed: 0)
+        var zeros = false
+        switch initialWeights {
+        case .random(let seed): rng = Xoshiro256StarStar(seed: seed)
+        case .zeros: zeros = true
+        }
+        // Every layer's scheme, or zeros when a file fills the weights.
+        func scheme(_ wanted: WeightInitialization) -> WeightInitialization { zeros ? .zeros : wanted }
         let activation: () -> Layer = config.activation == .relu ? { ReLU() } : { LeakyReLU(slope: 0.01) }
 
         var encoderLayers: [Layer] = []
@@ -46,67 +68,67 @@ public final class VAEModel {
             let hiddenInit = WeightInitialization.uniformFanIn, outInit = WeightInitialization.uniformFanIn
             var width = config.pixels
             for h in config.hidden {
-                encoderLayers.append(Linear(width, h, name: name("encoder", encoderLayers), initialization: hiddenInit, rng: &rng))
+                encoderLayers.append(Linear(width, h, name: name("encoder", encoderLayers), initialization: scheme(hiddenInit), rng: &rng))
                 encoderLayers.append(activation())
                 width = h
             }
             encoderLayers.append(Linear(width, 2 * config.latent, name: name("encoder", encoderLayers),
-                                        initialization: outInit, rng: &rng))
+                                        initialization: scheme(outInit), rng: &rng))
             width = config.latent
             for h in config.hidden.reversed() {
-                decoderLayers.append(Linear(width, h, name: name("decoder", decoderLayers), initialization: hiddenInit, rng: &rng))
+                decoderLayers.append(Linear(width, h, name: name("decoder", decoderLayers), initialization: scheme(hiddenInit), rng: &rng))
                 decoderLayers.append(activation())
                 width = h
             }
             decoderLayers.append(Linear(width, config.pixels, name: name("decoder", decoderLayers),
-                                        initialization: outInit, rng: &rng))
+                                        initialization: scheme(outInit), rng: &rng))
         case .conv:
             let stages = config.convStages!
             let channels = (0..<stages).map { config.hidden[0] << $0 }
             var inChannels = 1
             for c in channels {
                 encoderLayers.append(Conv2d(inChannels, c, kernel: 4, stride: 2, padding: 1,
-                                            name: name("encoder", encoderLayers), rng: &rng))
+                                            name: name("encoder", encoderLayers), initialization: scheme(.he), rng: &rng))
                 encoderLayers.append(activation())
                 inChannels = c
             }
             encoderLayers.append(Flatten())
             let top = channels[stages - 1]
             encoderLayers.append(Linear(top * 16, 2 * config.latent, name: name("encoder", encoderLayers),
-                                        initialization: .xavier, rng: &rng))
-            decoderLayers.append(Linear(config.latent, top * 16, name: name("decoder", decoderLayers), rng: &rng))
+                                        initialization: scheme(.xavier), rng: &rng))
+            decoderLayers.append(Linear(config.latent, top * 16, name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
             decoderLayers.append(activation())
             decoderLayers.append(Reshape([top, 4, 4]))
             for i in stride(from: stages - 1, to: 0, by: -1) {
                 decoderLayers.append(ConvTranspose2d(channels[i], channels[i - 1], kernel: 4, stride: 2, padding: 1,
-                                                     name: name("decoder", decoderLayers), rng: &rng))
+                                                     name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
                 decoderLayers.append(activation())
             }
             decoderLayers.append(ConvTranspose2d(channels[0], 1, kernel: 4, stride: 2, padding: 1,
-                                                 name: name("decoder", decoderLayers), initialization: .xavier, rng: &rng))
+                                                 name: name("decoder", decoderLayers), initialization: scheme(.xavier), rng: &rng))
         case .spatial:
             let c = config.hidden[0], latentChannels = config.latentChannels, grid = config.spatialGrid
             var inChannels = 1
             for width in [c, 2 * c, 4 * c] {
                 encoderLayers.append(Conv2d(inChannels, width, kernel: 4, stride: 2, padding: 1,
-                                            name: name("encoder", encoderLayers), rng: &rng))
+                                            name: name("encoder", encoderLayers), initialization: scheme(.he), rng: &rng))
                 encoderLayers.append(activation())
                 inChannels = width
             }
             encoderLayers.append(Conv2d(4 * c, 2 * latentChannels, kernel: 3, stride: 1, padding: 1,
-                                        name: name("encoder", encoderLayers), initialization: .xavier, rng: &rng))
+                                        name: name("encoder", encoderLayers), initialization: scheme(.xavier), rng: &rng))
             encoderLayers.append(Flatten())
             decoderLayers.append(Reshape([latentChannels, grid, grid]))
             decoderLayers.append(ConvTranspose2d(latentChannels, 4 * c, kernel: 3, stride: 1, padding: 1,
-                                                 name: name("decoder", decoderLayers), rng: &rng))
+                                                 name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
             decoderLayers.append(activation())
             for (from, to) in [(4 * c, 2 * c), (2 * c, c)] {
                 decoderLayers.append(ConvTranspose2d(from, to, kernel: 4, stride: 2, padding: 1,
-                                                     name: name("decoder", decoderLayers), rng: &rng))
+                                                     name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
                 decoderLayers.append(activation())
             }
             decoderLayers.append(ConvTranspose2d(c, 1, kernel: 4, stride: 2, padding: 1,
-                                                 name: name("decoder", decoderLayers), initialization: .xavier, rng: &rng))
+                                                 name: name("decoder", decoderLayers), initialization: scheme(.xavier), rng: &rng))
         }
         // The data needs no gradient: skipping dx of the first layer saves a third of its backward.
         (encoderLayers[0] as! TrainableLayer).propagatesInputGradient = false
@@ -122,9 +144,14 @@ public final class VAEModel {
             logVariance = nil
         }
         parameters = encoder.parameters + decoder.parameters + (logVariance.map { [$0] } ?? [])
-        // A learned global variance is set in closed form each step (see `fitGlobalLogVariance`), not by Adam.
-        let optimized = config.likelihood == .gaussian(.learnedGlobal) ? encoder.parameters + decoder.parameters : parameters
-        optimizer = Adam(parameters: optimized)
+    }
+
+    /// The same network with its own layers, whose weights share this model's storage until either is trained.
+    public func replica() -> VAEModel {
+        let copy = try! VAEModel(config: config, initialWeights: .zeros)  // the config was validated when self was built
+        for (p, q) in zip(parameters, copy.parameters) { q.value = p.value }
+        copy.inferenceChunk = inferenceChunk
+        return copy
     }
 
     // MARK: Shapes

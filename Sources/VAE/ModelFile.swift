@@ -39,11 +39,17 @@ public struct ModelFile {
         return file.serialized()
     }
 
-    /// Parses and validates: format tag and version, a valid config, every parameter present with its
-    /// exact shape, float dtype and finite values, and no unknown tensors outside "adam." and "codec.".
+    /// Parses and validates a model file held in memory (see `load(_:)`).
     public static func load(_ bytes: [UInt8], name: String) throws -> ModelFile {
-        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: name, problem: problem) }
-        let file = try SafeTensors(parsing: bytes, name: name)
+        try load(SafeTensorsFile(bytes: bytes, name: name))
+    }
+
+    /// Opens and loads the model file at `path`, reading each tensor once, straight into the model.
+    public static func load(path: String) throws -> ModelFile { try load(SafeTensorsFile(path: path)) }
+
+    /// The format tag and version and the config, from the header alone (no weights are read).
+    public static func config(of file: SafeTensorsFile) throws -> VAEConfig {
+        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: file.name, problem: problem) }
         guard file.metadata["format"] == formatTag else {
             throw fail("not a vaecodec model (safetensors metadata lacks format \"\(formatTag)\")")
         }
@@ -58,20 +64,29 @@ public struct ModelFile {
             throw fail("model config missing or malformed")
         }
         do { try config.validate() } catch { throw fail("\(error)") }
+        return config
+    }
+
+    /// Parses and validates: format tag and version, a valid config, every parameter present with its
+    /// exact shape, float dtype and finite values, and no unknown tensors outside "adam." and "codec.".
+    public static func load(_ file: SafeTensorsFile) throws -> ModelFile {
+        let name = file.name
+        func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: name, problem: problem) }
+        let config = try config(of: file)
         // Build nothing a file cannot hold: a tiny header could otherwise ask for terabytes of weights.
-        let stored = file.entries.values.reduce(0.0) { $0 + Double($1.count) }
+        let stored = file.tensors.values.reduce(0.0) { $0 + Double($1.shape.reduce(1, *)) }
         guard config.parameterCount <= 2 * stored + 1_000_000 else {  // slack: the per-tensor checks below name what is missing
             throw fail("config describes \(Int(config.parameterCount)) weights, but the file holds only \(Int(stored)) values")
         }
         let model: VAEModel
-        do { model = try VAEModel(config: config, seed: 0) } catch { throw fail("\(error)") }
+        do { model = try VAEModel(config: config, initialWeights: .zeros) } catch { throw fail("\(error)") }
 
         var known = Set<String>()
         for p in model.parameters {
             known.insert(p.name)
-            guard let entry = file[p.name] else { throw fail("tensor \"\(p.name)\" is missing") }
-            guard entry.shape == p.value.shape else { throw fail("tensor \"\(p.name)\" has shape \(entry.shape), expected \(p.value.shape)") }
-            guard let values = entry.floats else { throw fail("tensor \"\(p.name)\" has dtype \(entry.dtype.rawValue), expected F32 or F16") }
+            guard let info = file[p.name] else { throw fail("tensor \"\(p.name)\" is missing") }
+            guard info.shape == p.value.shape else { throw fail("tensor \"\(p.name)\" has shape \(info.shape), expected \(p.value.shape)") }
+            guard let values = try file.entry(p.name)?.floats else { throw fail("tensor \"\(p.name)\" has dtype \(info.dtype.rawValue), expected F32 or F16") }
             guard values.allSatisfy(\.isFinite) else { throw fail("tensor \"\(p.name)\" holds non-finite values") }
             p.value.data = values
         }
@@ -83,7 +98,7 @@ public struct ModelFile {
                 for (prefix, isFirstMoment) in [("adam.m.", true), ("adam.v.", false)] {
                     let key = prefix + p.name
                     known.insert(key)
-                    guard let entry = file[key], entry.shape == p.value.shape, entry.dtype == .f32, let values = entry.floats else {
+                    guard let entry = try file.entry(key), entry.shape == p.value.shape, entry.dtype == .f32, let values = entry.floats else {
                         throw fail("checkpoint tensor \"\(key)\" is missing or malformed")
                     }
                     if isFirstMoment { adam.m[i] = values } else { adam.v[i] = values }
@@ -93,7 +108,7 @@ public struct ModelFile {
         var extras: [String: SafeTensors.Entry] = [:]
         for key in file.names where !known.contains(key) {
             guard key.hasPrefix("codec.") else { throw fail("unexpected tensor \"\(key)\" for a \(config.summary) model") }
-            extras[key] = file[key]!
+            extras[key] = try file.entry(key)!
         }
         var training: TrainingState?
         if let text = file.metadata["training"] {

@@ -23,6 +23,9 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var encoderOptions: EncoderOptions
 
+    @Option(help: "Also measure vaecodec at this effort on the same images, and report the BD-PSNR of --effort against it.")
+    var compareEffort: Effort?
+
     @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
     var crop: Int?
 
@@ -50,6 +53,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also write the denoising study's inputs to OUT/denoise-inputs/ (clean.u8, noisy-SIGMA.u8: N x side x side bytes) for reference methods run elsewhere (Benchmarks/reference/bm3d_reference.py).")
     var exportNoisy = false
 
+    @Flag(help: "Only write the held-out canvases (up to --limit) as OUT/held-out/NNNNN.png, for timing whole commands on them (Benchmarks/speed.py).")
+    var exportHeldOut = false
+
     @Flag(help: "Replace existing report files.")
     var force = false
 
@@ -62,8 +68,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let files = (denoiseOnly ? [] : ["results.csv", "report.md", "rd-psnr.svg", "rd-ssim.svg", "grid.png"])
-            + (denoise || denoiseOnly ? ["denoise.md", "denoise.csv", "denoise-grid.png"] : [])
+        let reportFiles = denoiseOnly ? [] : ["results.csv", "report.md", "rd-psnr.svg", "rd-ssim.svg", "grid.png"]
+        let files = exportHeldOut ? [] : reportFiles + (denoise || denoiseOnly ? ["denoise.md", "denoise.csv", "denoise-grid.png"] : [])
         for file in files where !force && Files.exists(out + "/" + file) {
             throw ImageError(file: out + "/" + file, problem: "already exists (use --force to replace the report)")
         }
@@ -76,6 +82,16 @@ struct BenchCommand: ParsableCommand {
             GrayImage(width: side, height: side, pixels: heldOut.pixels[(i * side * side)..<((i + 1) * side * side)].map(Float.init))
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        if exportHeldOut {
+            let folder = out + "/held-out"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            for (i, image) in images.enumerated() {
+                let digits = String(i)
+                try Files.writeAtomically(try ImageCodec.encodePNG(image.image()), to: folder + "/" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".png", overwrite: force)
+            }
+            Terminal.info("wrote \(images.count) held-out canvases to \(folder)/", quiet: common.quiet)
+            return
+        }
         let command = (["vaecodec"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
         let about = "\(images.count) held-out images (\(heldOut.source)), \(side)x\(side) canvas\(crop.map { ", central \($0)x\($0) crop" } ?? "")"
         if denoise || denoiseOnly { try runDenoise(models: models, images: images, command: command, about: about) }
@@ -84,9 +100,10 @@ struct BenchCommand: ParsableCommand {
                       + "PCA fitted on \(min(train.count, 10000)) training images", quiet: common.quiet)
         let pca = PCABaseline(training: train)
         var bench = RateDistortionBench(models: models, pca: pca, images: images)
-        bench.refiner = encoderOptions.refiner
-        let progress = Progress("bench", total: images.count, quiet: common.quiet)
-        let (rows, timing) = try bench.run { progress.update($0) }
+        bench.settings = encoderOptions.settings
+        bench.comparison = compareEffort.map { EncoderSettings(effort: $0) }
+        let progress = Progress("bench", total: bench.progressUnits, quiet: common.quiet)
+        let (rows, timing) = try bench.run { progress.update($0, unit: "steps") }
         progress.finish()
 
         let report = RateDistortionReport(

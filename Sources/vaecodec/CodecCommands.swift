@@ -2,32 +2,39 @@ import ArgumentParser
 import Codec
 import Foundation
 import ImageIO
+import NeuralNet
 
 /// `--model auto|faces|digits|PATH`, shared by the codec commands.
 struct ModelOptions: ParsableArguments {
     @Option(help: "auto (every shipped model; the best for each image), faces, digits (every member of the family), a member (faces-grid), or a model file.")
     var model = "auto"
 
-    func candidates() throws -> [CodecModel] {
-        if model == "auto" {
-            let models = try ModelStore.builtins()
-            guard !models.isEmpty else { throw ImageError(file: "auto", problem: "no shipped models found; pass --model PATH") }
-            return models
-        }
-        return try ModelStore.load(model)
+    /// The shipped models, and --model's file when it names one (read only when a file needs it).
+    func registry() -> ModelRegistry {
+        let shipped = ModelRegistry.shipped()
+        let isFile = model != "auto" && shipped.names(model).isEmpty && !ModelRegistry.familyNames.contains(model) && Files.exists(model)
+        return isFile ? shipped.adding(path: model) : shipped
     }
+
+    /// The models --model selects, loaded.
+    func candidates() throws -> [CodecModel] { try registry().load(model) }
 }
+
+extension Effort: ExpressibleByArgument {}
 
 /// How hard the encoder works on each image's symbols.
 struct EncoderOptions: ParsableArguments {
-    @Option(help: "Adam steps that refine the chosen symbols against the decoder (0: round the encoder's mean and stop). Costs one decoder pass and its backward per step.")
-    var refineSteps = LatentRefiner.defaultSteps
+    @Option(help: "fast (each member of the image's domain at the rung a local search finds), balanced (that, then \(LatentRefiner.balanced.steps) refinement steps) or best (every model at every rung, then \(LatentRefiner.defaultSteps) steps of two searches: the slowest).")
+    var effort = Effort.default
+
+    @Option(help: "Adam steps that refine the chosen symbols against the decoder, overriding the effort's (0: round the encoder's mean and stop). Costs one decoder pass and its backward per step.")
+    var refineSteps: Int?
 
     func validate() throws {
-        if !(0...1000).contains(refineSteps) { throw ValidationError("--refine-steps must be in 0...1000") }
+        if let refineSteps, !(0...1000).contains(refineSteps) { throw ValidationError("--refine-steps must be in 0...1000") }
     }
 
-    var refiner: LatentRefiner { LatentRefiner(steps: refineSteps) }
+    var settings: EncoderSettings { EncoderSettings(effort: effort, refineSteps: refineSteps) }
 }
 
 struct CompressCommand: ParsableCommand {
@@ -82,17 +89,43 @@ struct CompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        let models = try modelOptions.candidates()
+        let registry = modelOptions.registry()
         let target: RateTarget = bpp.map { .bitsPerPixel($0) } ?? .quality(quality ?? QualityScale.defaultQuality)
-        try forEachInput(inputs) { input in
-            let decoded = try ImageCodec.read(input)
-            let hint: ContainerHeader.FormatHint = decoded.format == .jpeg ? .jpeg : .png
-            let choice = RateControl.encode(decoded.image.gray(), models: models, target: target, crop: crop, hint: hint,
-                                            refiner: encoderOptions.refiner)
-            let target = output ?? OutputPath.beside(input, suffix: ".vae")
-            try Files.writeAtomically(choice.file, to: target, overwrite: force)
-            report(input: input, output: target, choice)
+        let settings = encoderOptions.settings
+        let progress = Progress("compress", total: inputs.count, quiet: common.quiet || json || inputs.count < 2 * settings.batchSize)
+        var failures = 0, done = 0
+        // A group at a time, so memory stays bounded however many inputs: decoded originals are held until coded.
+        for start in stride(from: 0, to: inputs.count, by: 8 * settings.batchSize) {
+            var ready: [(input: String, output: String, item: EncoderInput)] = []
+            for input in inputs[start..<min(inputs.count, start + 8 * settings.batchSize)] {
+                do {
+                    let output = self.output ?? OutputPath.beside(input, suffix: ".vae")
+                    if !force && output != Files.standardStream && Files.exists(output) {
+                        throw ImageError(file: output, problem: "already exists (use --force to overwrite)")
+                    }
+                    let decoded = try ImageCodec.read(input)
+                    ready.append((input, output, EncoderInput(image: decoded.image.gray(), crop: crop, hint: decoded.format == .jpeg ? .jpeg : .png)))
+                } catch {
+                    Terminal.error("\(error)")
+                    failures += 1
+                }
+            }
+            let choices = try BatchEncoder.encode(ready.map(\.item), registry: registry, selection: modelOptions.model, target: target, settings: settings)
+            for (item, choice) in zip(ready, choices) {
+                do {
+                    try Files.writeAtomically(choice.file, to: item.output, overwrite: force)
+                    progress.finish()
+                    report(input: item.input, output: item.output, choice)
+                } catch {
+                    Terminal.error("\(error)")
+                    failures += 1
+                }
+            }
+            done = min(inputs.count, start + 8 * settings.batchSize)
+            progress.update(done)
         }
+        progress.finish()
+        if failures > 0 { throw ExitCode.failure }
     }
 
     func report(input: String, output: String, _ c: EncodingChoice) {
@@ -154,22 +187,21 @@ struct DecompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        let models = try modelOptions.candidates() + (modelOptions.model == "auto" ? [] : (try? ModelStore.builtins()) ?? [])
+        // One image's decoder pass is too small to split: a second BLAS thread only spins (sched_yield) beside it.
+        BLAS.threadCount = 1
+        let registry = modelOptions.registry()
         try forEachInput(inputs) { input in
             let name = input == Files.standardStream ? "<stdin>" : input
-            let bytes = try Files.read(input)
-            let container = try Container.parse(bytes, name: name)
-            // Finding the model decodes the symbols (the integrity check needs them), so they are not decoded twice.
-            let (model, symbols) = try findModel(for: container, among: models, file: name)
-            let image = LatentCodec(model: model).image(symbols: symbols, header: container.header)
-            let hinted: ImageFormat = container.header.formatHint == .jpeg ? .jpeg : .png
+            let decoded = try VAEFile.decompress(try Files.read(input), name: name, registry: registry)
+            let (image, header, model) = (decoded.image, decoded.header, decoded.model)
+            let hinted: ImageFormat = header.formatHint == .jpeg ? .jpeg : .png
             let target = output ?? OutputPath.beside(input, suffix: "." + hinted.fileExtension)
             let format = ImageFormat(pathExtension: target) ?? hinted
             let encoded = format == .png ? try ImageCodec.encodePNG(image.image())
                                          : try ImageCodec.encodeJPEG(image.image(), quality: jpegQuality)
             try Files.writeAtomically(encoded, to: target, overwrite: force)
             Terminal.info("\(input) -> \(target): \(image.width)x\(image.height) \(format.rawValue), model \(model.name), "
-                          + "rung \(container.header.rung) of 0-\(model.ladder.rungs.count - 1)",
+                          + "rung \(header.rung) of 0-\(model.ladder.rungs.count - 1)",
                           quiet: common.quiet || target == Files.standardStream)
         }
     }
@@ -190,64 +222,34 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let models = try modelOptions.candidates() + (modelOptions.model == "auto" ? [] : (try? ModelStore.builtins()) ?? [])
+        let registry = modelOptions.registry()
         try forEachInput(inputs) { input in
-            let bytes = try Files.read(input)
-            let container = try Container.parse(bytes, name: input)
-            let h = container.header
-            var model: CodecModel?, integrity = "unchecked (model unknown)", failure: Error?
-            if models.contains(where: { $0.modelID == h.modelID }) {
-                do {
-                    model = try findModel(for: container, among: models, file: input).model
-                    integrity = "ok"
-                } catch {
-                    (integrity, failure) = ("FAILED", error)
-                }
-            }
+            let found = try VAEFile.inspect(try Files.read(input), name: input, registry: registry)
+            let h = found.header
+            let integrity = found.failure != nil ? "FAILED" : found.model == nil ? "unchecked (model unknown)" : "ok"
             let hint = h.formatHint == .jpeg ? "JPEG" : "PNG"
-            let headerBytes = bytes.count - container.payload.count
             if json {
-                Terminal.write("{\"file\": \(jsonQuoted(input)), \"bytes\": \(bytes.count), \"header_bytes\": \(headerBytes), "
-                               + "\"payload_bytes\": \(container.payload.count), \"version\": \(ContainerHeader.version), \"format_hint\": \"\(hint)\", "
-                               + "\"rung\": \(h.rung), \"model_id\": \"\(hex(h.modelID))\", \"model\": \(model.map { jsonQuoted($0.name) } ?? "null"), "
+                Terminal.write("{\"file\": \(jsonQuoted(input)), \"bytes\": \(found.fileBytes), \"header_bytes\": \(found.headerBytes), "
+                               + "\"payload_bytes\": \(found.payloadBytes), \"version\": \(ContainerHeader.version), \"format_hint\": \"\(hint)\", "
+                               + "\"rung\": \(h.rung), \"model_id\": \"\(hex(h.modelID))\", \"model\": \(found.model.map { jsonQuoted($0) } ?? "null"), "
                                + "\"width\": \(h.width), \"height\": \(h.height), \"integrity\": \"\(integrity)\"}\n", to: 1)
             } else {
                 Terminal.info("""
-                    \(input): .vae version \(ContainerHeader.version), \(bytes.count) bytes (\(headerBytes) header + \(container.payload.count) payload)
+                    \(input): .vae version \(ContainerHeader.version), \(found.fileBytes) bytes (\(found.headerBytes) header + \(found.payloadBytes) payload)
                       image      \(h.width)x\(h.height), originally \(hint)
-                      model      id \(hex(h.modelID))\(model.map { " (\($0.name))" } ?? (failure == nil ? " (not among the available models)" : ""))
-                      rung       \(h.rung)\(model.map { " of 0-\($0.ladder.rungs.count - 1)" } ?? "")
-                      bpp        \(decimal(Double(bytes.count * 8) / Double(h.width * h.height), 4))
+                      model      id \(hex(h.modelID))\(found.model.map { " (\($0))" } ?? (found.failure == nil ? " (not among the available models)" : ""))
+                      rung       \(h.rung)\(found.rungCount.map { " of 0-\($0 - 1)" } ?? "")
+                      bpp        \(decimal(Double(found.fileBytes * 8) / Double(h.width * h.height), 4))
                       integrity  \(integrity)
                     """, quiet: false)
             }
-            if let failure { throw failure }
-            if model == nil { throw ContainerError(file: input, problem: "made with model id \(hex(h.modelID)), which is not available here") }
+            if let failure = found.failure { throw failure }
+            if found.model == nil { throw ContainerError(file: input, problem: "made with model id \(hex(h.modelID)), which is not available here") }
         }
     }
 }
 
-/// The model that made a file, and the file's symbols. The header names the model by an 8-bit id; when several
-/// available models share it, the one whose decoding passes the integrity check is it.
-func findModel(for container: Container, among models: [CodecModel], file: String) throws -> (model: CodecModel, symbols: [Int32]) {
-    let id = container.header.modelID
-    var firstFailure: Error?
-    for model in models where model.modelID == id {
-        do {
-            return (model, try LatentCodec(model: model).decodeSymbols(container, name: file))
-        } catch {
-            firstFailure = firstFailure ?? error
-        }
-    }
-    if let firstFailure { throw firstFailure }
-    let known = models.map { "\($0.name) \(hex($0.modelID))" }.joined(separator: ", ")
-    throw ContainerError(file: file, problem: "made with model id \(hex(id)), which is not available (known: \(known.isEmpty ? "none" : known)); pass --model PATH to that model file")
-}
-
-func hex(_ id: UInt8) -> String {
-    let digits = String(id, radix: 16)
-    return "0x" + String(repeating: "0", count: 2 - digits.count) + digits
-}
+func hex(_ id: UInt8) -> String { VAEFile.hex(id) }
 
 func decimal(_ value: Double, _ places: Int) -> String { String(format: "%.\(places)f", value) }
 

@@ -54,7 +54,7 @@ struct ManifoldCommand: ParsableCommand {
     func validate() throws { if !(2...40).contains(steps) { throw ValidationError("--steps must be in 2...40") } }
 
     func run() throws {
-        let model = try ModelStore.load(picture.model)[0]
+        let model = try ModelRegistry.shipped().load(picture.model)[0]
         let k = model.vae.config.latent
         // The rung-0 steps are proportional to each dimension's posterior sigma; the widest symbol range marks
         // the dimensions that carry the most information.
@@ -110,7 +110,7 @@ struct SampleCommand: ParsableCommand {
     func validate() throws { if !(1...1024).contains(n) { throw ValidationError("-n must be in 1...1024") } }
 
     func run() throws {
-        let model = try ModelStore.load(picture.model)[0]
+        let model = try ModelRegistry.shipped().load(picture.model)[0]
         var rng = Xoshiro256StarStar(seed: seed)
         let decoded = model.vae.decode(rng.normalTensor(shape: [n, model.vae.config.latent]))
         let columns = Int(Double(n).squareRoot().rounded(.up))

@@ -141,7 +141,7 @@ import ImageIO
     /// ladders, and the price turned into squared error at the chosen candidate refines better than a lambda a
     /// thousand times smaller or larger.
     @Test func shippedFacesPickAndRefineByTheDecibelPrice() throws {
-        let models = try ModelStore.load("faces")
+        let models = try ModelRegistry.shipped().load("faces")
         let candidates = RateControl.candidates(CodecFixture.image("face-gray-64.png"), models: models, hint: .png)
         var picks = Set<[UInt8]>()
         for quality in stride(from: 1, through: 100, by: 3) {
@@ -158,8 +158,8 @@ import ImageIO
         func refinedCost(_ lambda: Double) -> Double {
             let symbols = LatentRefiner().refine(mean: choice.mean, rung: choice.rung, model: choice.model,
                                                  canvas: choice.canvas.pixels, lambda: lambda)
-            return RateControl.choices(model: choice.model, mean: choice.mean, coded: [(symbols, choice.rung)],
-                                       canvas: choice.canvas) { _ in choice.header }[0].cost(quality: quality)
+            return RateControl.choices(model: choice.model, coded: [(choice.mean, symbols, choice.rung, choice.canvas, choice.header)])[0]
+                .cost(quality: quality)
         }
         let atPrice = refinedCost(lambda)
         #expect(atPrice < refinedCost(lambda / 1000) && atPrice < refinedCost(lambda * 1000))
@@ -215,8 +215,8 @@ import ImageIO
     }
 
     @Test func shippedModelsGroupIntoFamiliesByName() {
-        #expect(ModelStore.family(of: "faces") == "faces" && ModelStore.family(of: "faces-grid") == "faces")
-        #expect(ModelStore.family(of: "digits-hi") == "digits" && ModelStore.family(of: "facesx") == "facesx")
+        #expect(ModelRegistry.family(of: "faces") == "faces" && ModelRegistry.family(of: "faces-grid") == "faces")
+        #expect(ModelRegistry.family(of: "digits-hi") == "digits" && ModelRegistry.family(of: "facesx") == "facesx")
     }
 
     @Test func psnrOfKnownError() {

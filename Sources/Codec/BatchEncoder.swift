@@ -1,0 +1,244 @@
+import Dispatch
+import Foundation
+import ImageIO
+import NeuralNet
+import VAE
+
+/// How hard `compress` searches for each image's code: the encoder's speed against its rate-distortion curve.
+public enum Effort: String, CaseIterable, Sendable {
+    /// The domain's members, each at the rung a local search finds; no refinement.
+    case fast
+    /// The default: as `fast`, then the chosen code refined (`LatentRefiner.balanced`), many images per batch.
+    case balanced
+    /// Every model of the selection at every rung, then the long two-search refinement: the slowest, and the
+    /// reference the others are measured against.
+    case best
+
+    public static let `default` = Effort.balanced
+}
+
+/// What the encoder is asked to do beyond the rate target.
+public struct EncoderSettings: Sendable {
+    public var effort: Effort
+    public var refiner: LatentRefiner
+    /// Images coded together in one batch; an image's result does not depend on which others share it.
+    public var batchSize = 32
+    /// Parallel workers, each with its own copy of the models' layers (the weights are shared) and one BLAS thread.
+    public var workers = 2
+
+    /// - refineSteps: overrides the effort's refinement steps (0 turns refinement off).
+    public init(effort: Effort = .default, refineSteps: Int? = nil) {
+        self.effort = effort
+        var refiner = effort == .best ? LatentRefiner() : LatentRefiner.balanced
+        if effort == .fast { refiner.steps = 0 }
+        if let refineSteps { refiner.steps = refineSteps }
+        self.refiner = refiner
+    }
+}
+
+/// One image to code: its pixels, the region the file restores (crop), and the original's format.
+public struct EncoderInput {
+    public var image: GrayImage
+    public var crop: Int?
+    public var hint: ContainerHeader.FormatHint
+    public init(image: GrayImage, crop: Int? = nil, hint: ContainerHeader.FormatHint) {
+        (self.image, self.crop, self.hint) = (image, crop, hint)
+    }
+}
+
+/// Codes many images at once. With `Effort.best` each image goes through `RateControl.encode` (every model, every
+/// rung). Otherwise:
+/// 1. the domain is chosen once per image, when the models span several families (`--model auto`): each family's
+///    smallest member codes the image at its middle rung, and the family whose code costs least wins;
+/// 2. each member of that family encodes the image, and its rung is found by a local search on the quality's
+///    cost from the middle rung (for `--bpp`, the finest rung whose file fits: sizes need no decoding);
+/// 3. the best candidate is refined, all images of a model in one batch.
+/// Every decoder and encoder pass runs over the whole batch, and batches run on `workers` threads.
+public enum BatchEncoder {
+    /// Codes `inputs` with the models `selection` names in `registry` (`auto`, a family, a member, or a model file
+    /// added to the registry), loading only what the images need: with `auto`, each family's smallest member to
+    /// choose the domains, then the members of the domains chosen.
+    public static func encode(_ inputs: [EncoderInput], registry: ModelRegistry, selection: String, target: RateTarget,
+                              settings: EncoderSettings) throws -> [EncodingChoice] {
+        let names = registry.names(selection)
+        guard !names.isEmpty else { return try encode(inputs, models: registry.load(selection), target: target, settings: settings) }
+        let families = Dictionary(grouping: names, by: ModelRegistry.family(of:)).sorted { $0.key < $1.key }.map(\.value)
+        if settings.effort == .best || families.count == 1 || inputs.isEmpty {
+            return encode(inputs, models: try names.map(registry.model(named:)), target: target, settings: settings)
+        }
+        let probes = try families.map { family in try registry.model(named: family.min { try registry.parameterCount(named: $0) < registry.parameterCount(named: $1) }!) }
+        let domains = chooseDomains(inputs, probes: probes, target: target, settings: settings)
+        let loaded = try families.indices.map { f in domains.contains(f) ? try families[f].map(registry.model(named:)) : [] }
+        return encode(inputs, families: loaded, domains: domains, target: target, settings: settings)
+    }
+
+    /// Codes `inputs` with already loaded models; several families are told apart per image as above.
+    public static func encode(_ inputs: [EncoderInput], models: [CodecModel], target: RateTarget,
+                              settings: EncoderSettings) -> [EncodingChoice] {
+        precondition(!models.isEmpty)
+        if settings.effort == .best {
+            return inBatches(inputs.count, models: models, settings: settings) { range, models in
+                inputs[range].map { RateControl.encode($0.image, models: models, target: target, crop: $0.crop, hint: $0.hint, refiner: settings.refiner) }
+            }
+        }
+        let families = Dictionary(grouping: models) { ModelRegistry.family(of: $0.name) }.sorted { $0.key < $1.key }.map(\.value)
+        let probes = families.map { family in family.min { $0.vae.config.parameterCount < $1.vae.config.parameterCount }! }
+        let domains = families.count > 1 ? chooseDomains(inputs, probes: probes, target: target, settings: settings) : inputs.map { _ in 0 }
+        return encode(inputs, families: families, domains: domains, target: target, settings: settings)
+    }
+
+    /// Each image's family: the one whose probe (its smallest member) codes the image at its middle rung for the
+    /// least cost (under a bit budget, at the best PSNR). A face through the digit models is many dB worse, and a digit through the face models too.
+    static func chooseDomains(_ inputs: [EncoderInput], probes: [CodecModel], target: RateTarget, settings: EncoderSettings) -> [Int] {
+        inBatches(inputs.count, models: probes, settings: settings) { range, probes in
+            let images = Array(range)
+            let costs = probes.map { probe in
+                evaluate(probe, images: images, inputs: inputs, rungs: images.map { _ in [probe.ladder.rungs.count / 2] }).map { found in
+                    // Under a budget the middle rung may fit nowhere: how well the family draws the image decides.
+                    if case .quality(let quality) = target { return found[0].cost(quality: quality) }
+                    return -found[0].canvasPSNR
+                }
+            }
+            return images.indices.map { i in probes.indices.min { costs[$0][i] < costs[$1][i] }! }
+        }
+    }
+
+    /// Runs `body` over consecutive batches of `count` items on `settings.workers` threads, each worker with its own
+    /// replicas of `models` (worker 0 uses them as given), and returns the results in order.
+    static func inBatches<T>(_ count: Int, models: [CodecModel], settings: EncoderSettings,
+                             _ body: @escaping (Range<Int>, [CodecModel]) -> [T]) -> [T] {
+        let batches = stride(from: 0, to: count, by: settings.batchSize).map { $0..<min(count, $0 + settings.batchSize) }
+        let workers = max(1, min(settings.workers, batches.count))
+        if workers == 1 { return batches.flatMap { body($0, models) } }
+        nonisolated(unsafe) let replicas = (0..<workers).map { $0 == 0 ? models : models.map { $0.replica() } }
+        let results = UnsafeMutableBufferPointer<[T]>.allocate(capacity: batches.count)
+        defer { results.deallocate() }
+        _ = results.initialize(repeating: [])
+        nonisolated(unsafe) let (output, work) = (results, body)
+        BLAS.withThreads(1) {
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for b in stride(from: worker, to: batches.count, by: workers) { output[b] = work(batches[b], replicas[worker]) }
+            }
+        }
+        return results.flatMap { $0 }
+    }
+
+    /// Codes each image with the members of its family (`domains[i]` indexes `families`).
+    static func encode(_ inputs: [EncoderInput], families: [[CodecModel]], domains: [Int], target: RateTarget,
+                       settings: EncoderSettings) -> [EncodingChoice] {
+        let models = families.flatMap { $0 }
+        let sizes = families.map(\.count)
+        return inBatches(inputs.count, models: models, settings: settings) { range, models in
+            // The replicas in the same order as `families`, flattened.
+            var start = 0
+            let local = sizes.map { size in defer { start += size }; return Array(models[start..<(start + size)]) }
+            return encodeBatch(Array(inputs[range]), families: local, domains: Array(domains[range]), target: target, settings: settings)
+        }
+    }
+
+    static func encodeBatch(_ inputs: [EncoderInput], families: [[CodecModel]], domains: [Int], target: RateTarget,
+                            settings: EncoderSettings) -> [EncodingChoice] {
+        var candidates = [[EncodingChoice]](repeating: [], count: inputs.count)
+        for (f, family) in families.enumerated() {
+            let images = inputs.indices.filter { domains[$0] == f }
+            if images.isEmpty { continue }
+            for model in family {
+                for (image, found) in zip(images, search(model, images: images, inputs: inputs, target: target)) {
+                    candidates[image] += found
+                }
+            }
+        }
+        var chosen = candidates.map { RateControl.choose(among: $0, target: target) }
+        guard settings.refiner.steps > 0 else { return chosen }
+        for model in families.flatMap({ $0 }) {
+            let indices = chosen.indices.filter { chosen[$0].model === model && chosen[$0].metTarget }
+            let jobs = indices.compactMap { i in RateControl.refinementLambda(chosen[i], among: candidates[i], target: target).map { (i, $0) } }
+            let symbols = settings.refiner.refine(jobs.map { i, lambda in
+                LatentRefiner.Job(mean: chosen[i].mean, rung: chosen[i].rung, canvas: chosen[i].canvas.pixels, lambda: lambda)
+            }, model: model)
+            let changed = zip(jobs, symbols).filter { chosen[$0.0.0].symbols != $0.1 }
+            let refined = RateControl.choices(model: model, coded: changed.map { job, symbols in
+                let c = chosen[job.0]
+                return (mean: c.mean, symbols: symbols, rung: c.rung, canvas: c.canvas, header: c.header)
+            })
+            for ((job, _), candidate) in zip(changed, refined) where RateControl.isBetter(candidate, than: chosen[job.0], target: target) {
+                chosen[job.0] = candidate
+            }
+        }
+        return chosen
+    }
+
+    /// What the choice minimises: the quality's cost, or for a bit budget -PSNR among the files that fit.
+    static func cost(_ c: EncodingChoice, _ target: RateTarget) -> Double {
+        switch target {
+        case .quality(let quality): return c.cost(quality: quality)
+        case .bitsPerPixel(let budget): return c.bitsPerPixel <= budget ? -c.canvasPSNR : 1e9 + Double(c.file.count)
+        }
+    }
+
+    /// Each image's candidates under one model: for a quality, a descent on the cost from the middle rung, decoding
+    /// the neighbours of the best rung so far until it is a local minimum; for a budget, the finest rung that fits
+    /// (or the coarsest, when none does).
+    static func search(_ model: CodecModel, images: [Int], inputs: [EncoderInput], target: RateTarget) -> [[EncodingChoice]] {
+        let codec = LatentCodec(model: model), rungCount = codec.rungCount
+        let prepared = prepare(model, images: images, inputs: inputs)
+        var found = [[Int: EncodingChoice]](repeating: [:], count: images.count)
+        var wanted: [[Int]]
+        switch target {
+        case .bitsPerPixel(let budget):
+            wanted = prepared.map { p in
+                let fits = (0..<rungCount).filter { Double(p.files[$0].count * 8) / Double(p.width * p.height) <= budget }
+                return [fits.last ?? 0]
+            }
+        case .quality:
+            let middle = rungCount / 2
+            wanted = images.map { _ in [middle - 1, middle, middle + 1].filter { (0..<rungCount).contains($0) } }
+        }
+        while wanted.contains(where: { !$0.isEmpty }) {
+            let decoded = evaluate(model, prepared: prepared, rungs: wanted)
+            for i in images.indices {
+                for (rung, choice) in zip(wanted[i], decoded[i]) { found[i][rung] = choice }
+                guard case .quality = target, let best = found[i].min(by: { cost($0.value, target) < cost($1.value, target) })?.key else {
+                    wanted[i] = []
+                    continue
+                }
+                wanted[i] = [best - 1, best + 1].filter { (0..<rungCount).contains($0) && found[i][$0] == nil }
+            }
+        }
+        return found.map { $0.sorted { $0.key < $1.key }.map(\.value) }
+    }
+
+    /// An image under one model, before any decoding: its canvas, encoder mean, and the file of every rung.
+    struct Prepared {
+        var canvas: GrayImage, width: Int, height: Int, mean: [Float], symbols: [[Int32]], files: [[UInt8]], headers: [ContainerHeader]
+    }
+
+    static func prepare(_ model: CodecModel, images: [Int], inputs: [EncoderInput]) -> [Prepared] {
+        let codec = LatentCodec(model: model)
+        let canvases = images.map { codec.canvas(of: inputs[$0].image, crop: inputs[$0].crop) }
+        let means = codec.means(canvases.map(\.canvas))
+        return zip(zip(images, canvases), means).map { pair, mean in
+            let (image, canvas) = pair
+            let headers = (0..<codec.rungCount).map { codec.header(rung: $0, width: canvas.width, height: canvas.height, hint: inputs[image].hint) }
+            let symbols = (0..<codec.rungCount).map { codec.symbols(mean: mean, rung: $0) }
+            return Prepared(canvas: canvas.canvas, width: canvas.width, height: canvas.height, mean: mean, symbols: symbols,
+                            files: zip(symbols, headers).map { codec.file(symbols: $0, header: $1) }, headers: headers)
+        }
+    }
+
+    /// The candidates at the given rungs of each image, decoded in one batch.
+    static func evaluate(_ model: CodecModel, images: [Int], inputs: [EncoderInput], rungs: [[Int]]) -> [[EncodingChoice]] {
+        evaluate(model, prepared: prepare(model, images: images, inputs: inputs), rungs: rungs)
+    }
+
+    static func evaluate(_ model: CodecModel, prepared: [Prepared], rungs: [[Int]]) -> [[EncodingChoice]] {
+        let requests = prepared.indices.flatMap { i in rungs[i].map { (i, $0) } }
+        let choices = RateControl.choices(model: model, coded: requests.map { i, rung in
+            let p = prepared[i]
+            return (mean: p.mean, symbols: p.symbols[rung], rung: rung, canvas: p.canvas, header: p.headers[rung])
+        })
+        var out = [[EncodingChoice]](repeating: [], count: prepared.count)
+        for ((i, _), choice) in zip(requests, choices) { out[i].append(choice) }
+        return out
+    }
+}

@@ -1,0 +1,59 @@
+import Testing
+@testable import Codec
+import ImageIO
+import NeuralNet
+
+/// Finding a file's model through a registry, reading only what each step needs.
+@Suite struct RegistryTests {
+    static let fixtures = ModelRegistry(models: [
+        (name: "tiny-faces", path: CodecFixture.path("models/tiny-faces-32.safetensors")),
+        (name: "tiny-digits", path: CodecFixture.path("models/tiny-digits-32.safetensors")),
+    ])
+
+    /// The shipped files store the fingerprint a decoder trusts without hashing the weights: it must be theirs.
+    @Test func shippedModelsStoreTheirOwnFingerprints() throws {
+        let shipped = ModelRegistry.shipped()
+        #expect(shipped.models.count == 10)
+        for entry in shipped.models {
+            let model = try shipped.model(named: entry.name)
+            #expect(CodecModel.computeFingerprint(vae: model.vae, ladder: model.ladder) == model.fingerprint, "\(entry.name)")
+        }
+    }
+
+    /// A written model stores its fingerprint, and loading it back gives the same one.
+    @Test func writtenModelsStoreTheirFingerprint() throws {
+        let model = CodecFixture.faces
+        let file = try SafeTensorsFile(bytes: model.serialized(halfPrecision: true), name: "model")
+        #expect(try CodecTables.storedFingerprint(file) == model.fingerprint)
+    }
+
+    @Test(arguments: GoldenVectorTests.golden)
+    func decompressFindsTheModelByItsID(_ g: GoldenVectorTests.Golden) throws {
+        let bytes = CodecFixture.bytes(g.file)
+        let decoded = try VAEFile.decompress(bytes, name: g.file, registry: Self.fixtures)
+        let model = g.faces ? CodecFixture.faces : CodecFixture.digits
+        #expect(decoded.model.fingerprint == model.fingerprint)
+        let expected = try LatentCodec(model: model).decompress(try Container.parse(bytes, name: g.file), name: g.file)
+        #expect(decoded.image.bytes() == expected.bytes() && decoded.image.width == g.width && decoded.image.height == g.height)
+        let inspection = try VAEFile.inspect(bytes, name: g.file, registry: Self.fixtures)
+        #expect(inspection.model == (g.faces ? "tiny-faces" : "tiny-digits") && inspection.failure == nil)
+    }
+
+    @Test func aFileOfAnUnknownModelIsAnErrorNamingTheKnownOnes() throws {
+        let facesOnly = ModelRegistry(models: [(name: "tiny-faces", path: CodecFixture.path("models/tiny-faces-32.safetensors"))])
+        let error = #expect(throws: ContainerError.self) {
+            try VAEFile.decompress(CodecFixture.bytes("vae/digit-7-q60.vae"), name: "d.vae", registry: facesOnly)
+        }
+        #expect(error?.problem.contains("which is not available (known: tiny-faces 0x") == true, "\(String(describing: error))")
+        let inspection = try VAEFile.inspect(CodecFixture.bytes("vae/digit-7-q60.vae"), name: "d.vae", registry: facesOnly)
+        #expect(inspection.model == nil && inspection.failure == nil)
+    }
+
+    @Test func inspectReportsADamagedPayload() throws {
+        var bytes = CodecFixture.bytes("vae/face-gray-64-q60.vae")
+        bytes[bytes.count - 1] ^= 0x10
+        let inspection = try VAEFile.inspect(bytes, name: "f.vae", registry: Self.fixtures)
+        #expect(inspection.model == nil && inspection.failure != nil)
+        #expect(throws: ContainerError.self) { try VAEFile.decompress(bytes, name: "f.vae", registry: Self.fixtures) }
+    }
+}
