@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import ImageIO
 import NeuralNet
@@ -25,6 +24,9 @@ public struct EncoderSettings: Sendable {
     public var batchSize = 32
     /// Parallel workers, each with its own copy of the models' layers (the weights are shared) and one BLAS thread.
     public var workers = 2
+    /// How far (dB of the quality's cost) a family member may trail the image's best candidate and still have its
+    /// rung search continued (`fast` and `balanced`).
+    public var searchMargin: Double
 
     /// - refineSteps: overrides the effort's refinement steps (0 turns refinement off).
     public init(effort: Effort = .default, refineSteps: Int? = nil) {
@@ -33,6 +35,7 @@ public struct EncoderSettings: Sendable {
         if effort == .fast { refiner.steps = 0 }
         if let refineSteps { refiner.steps = refineSteps }
         self.refiner = refiner
+        searchMargin = effort == .fast ? 0 : 0.5
     }
 }
 
@@ -77,7 +80,7 @@ public enum BatchEncoder {
                               settings: EncoderSettings) -> [EncodingChoice] {
         precondition(!models.isEmpty)
         if settings.effort == .best {
-            return inBatches(inputs.count, models: models, settings: settings) { range, models in
+            return ModelWorkers.inBatches(inputs.count, models: models, batchSize: settings.batchSize, workers: settings.workers) { range, models in
                 inputs[range].map { RateControl.encode($0.image, models: models, target: target, crop: $0.crop, hint: $0.hint, refiner: settings.refiner) }
             }
         }
@@ -90,7 +93,7 @@ public enum BatchEncoder {
     /// Each image's family: the one whose probe (its smallest member) codes the image at its middle rung for the
     /// least cost (under a bit budget, at the best PSNR). A face through the digit models is many dB worse, and a digit through the face models too.
     static func chooseDomains(_ inputs: [EncoderInput], probes: [CodecModel], target: RateTarget, settings: EncoderSettings) -> [Int] {
-        inBatches(inputs.count, models: probes, settings: settings) { range, probes in
+        ModelWorkers.inBatches(inputs.count, models: probes, batchSize: settings.batchSize, workers: settings.workers) { range, probes in
             let images = Array(range)
             let costs = probes.map { probe in
                 evaluate(probe, images: images, inputs: inputs, rungs: images.map { _ in [probe.ladder.rungs.count / 2] }).map { found in
@@ -103,32 +106,12 @@ public enum BatchEncoder {
         }
     }
 
-    /// Runs `body` over consecutive batches of `count` items on `settings.workers` threads, each worker with its own
-    /// replicas of `models` (worker 0 uses them as given), and returns the results in order.
-    static func inBatches<T>(_ count: Int, models: [CodecModel], settings: EncoderSettings,
-                             _ body: @escaping (Range<Int>, [CodecModel]) -> [T]) -> [T] {
-        let batches = stride(from: 0, to: count, by: settings.batchSize).map { $0..<min(count, $0 + settings.batchSize) }
-        let workers = max(1, min(settings.workers, batches.count))
-        if workers == 1 { return batches.flatMap { body($0, models) } }
-        nonisolated(unsafe) let replicas = (0..<workers).map { $0 == 0 ? models : models.map { $0.replica() } }
-        let results = UnsafeMutableBufferPointer<[T]>.allocate(capacity: batches.count)
-        defer { results.deallocate() }
-        _ = results.initialize(repeating: [])
-        nonisolated(unsafe) let (output, work) = (results, body)
-        BLAS.withThreads(1) {
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for b in stride(from: worker, to: batches.count, by: workers) { output[b] = work(batches[b], replicas[worker]) }
-            }
-        }
-        return results.flatMap { $0 }
-    }
-
     /// Codes each image with the members of its family (`domains[i]` indexes `families`).
     static func encode(_ inputs: [EncoderInput], families: [[CodecModel]], domains: [Int], target: RateTarget,
                        settings: EncoderSettings) -> [EncodingChoice] {
         let models = families.flatMap { $0 }
         let sizes = families.map(\.count)
-        return inBatches(inputs.count, models: models, settings: settings) { range, models in
+        return ModelWorkers.inBatches(inputs.count, models: models, batchSize: settings.batchSize, workers: settings.workers) { range, models in
             // The replicas in the same order as `families`, flattened.
             var start = 0
             let local = sizes.map { size in defer { start += size }; return Array(models[start..<(start + size)]) }
@@ -142,10 +125,8 @@ public enum BatchEncoder {
         for (f, family) in families.enumerated() {
             let images = inputs.indices.filter { domains[$0] == f }
             if images.isEmpty { continue }
-            for model in family {
-                for (image, found) in zip(images, search(model, images: images, inputs: inputs, target: target)) {
-                    candidates[image] += found
-                }
+            for (image, found) in zip(images, search(family, images: images, inputs: inputs, target: target, margin: settings.searchMargin)) {
+                candidates[image] = found
             }
         }
         var chosen = candidates.map { RateControl.choose(among: $0, target: target) }
@@ -176,36 +157,48 @@ public enum BatchEncoder {
         }
     }
 
-    /// Each image's candidates under one model: for a quality, a descent on the cost from the middle rung, decoding
-    /// the neighbours of the best rung so far until it is a local minimum; for a budget, the finest rung that fits
-    /// (or the coarsest, when none does).
-    static func search(_ model: CodecModel, images: [Int], inputs: [EncoderInput], target: RateTarget) -> [[EncodingChoice]] {
-        let codec = LatentCodec(model: model), rungCount = codec.rungCount
-        let prepared = prepare(model, images: images, inputs: inputs)
-        var found = [[Int: EncodingChoice]](repeating: [:], count: images.count)
-        var wanted: [[Int]]
-        switch target {
-        case .bitsPerPixel(let budget):
-            wanted = prepared.map { p in
-                let fits = (0..<rungCount).filter { Double(p.files[$0].count * 8) / Double(p.width * p.height) <= budget }
-                return [fits.last ?? 0]
-            }
-        case .quality:
-            let middle = rungCount / 2
-            wanted = images.map { _ in [middle - 1, middle, middle + 1].filter { (0..<rungCount).contains($0) } }
-        }
-        while wanted.contains(where: { !$0.isEmpty }) {
-            let decoded = evaluate(model, prepared: prepared, rungs: wanted)
-            for i in images.indices {
-                for (rung, choice) in zip(wanted[i], decoded[i]) { found[i][rung] = choice }
-                guard case .quality = target, let best = found[i].min(by: { cost($0.value, target) < cost($1.value, target) })?.key else {
-                    wanted[i] = []
-                    continue
+    /// Each image's candidates under a family's members, searched side by side. For a quality, every member's
+    /// middle rung and its neighbours are decoded, then each member walks to the neighbour of its best rung so far
+    /// until that rung is a local minimum of the cost; a member whose best is more than `margin` dB behind the
+    /// image's best candidate stops early. For a budget, each member's finest rung whose file fits (or its coarsest,
+    /// when none does): sizes need no decoding.
+    static func search(_ models: [CodecModel], images: [Int], inputs: [EncoderInput], target: RateTarget,
+                       margin: Double) -> [[EncodingChoice]] {
+        let prepared = models.map { prepare($0, images: images, inputs: inputs) }
+        var found = models.map { _ in [[Int: EncodingChoice]](repeating: [:], count: images.count) }
+        var wanted: [[[Int]]] = models.indices.map { m in
+            let rungCount = models[m].ladder.rungs.count
+            switch target {
+            case .bitsPerPixel(let budget):
+                return prepared[m].map { p in
+                    [(0..<rungCount).last { Double(p.files[$0].count * 8) / Double(p.width * p.height) <= budget } ?? 0]
                 }
-                wanted[i] = [best - 1, best + 1].filter { (0..<rungCount).contains($0) && found[i][$0] == nil }
+            case .quality:
+                let middle = rungCount / 2
+                return images.map { _ in [middle - 1, middle, middle + 1].filter { (0..<rungCount).contains($0) } }
             }
         }
-        return found.map { $0.sorted { $0.key < $1.key }.map(\.value) }
+        while wanted.contains(where: { $0.contains { !$0.isEmpty } }) {
+            for m in models.indices where wanted[m].contains(where: { !$0.isEmpty }) {
+                let decoded = evaluate(models[m], prepared: prepared[m], rungs: wanted[m])
+                for i in images.indices {
+                    for (rung, choice) in zip(wanted[m][i], decoded[i]) { found[m][i][rung] = choice }
+                }
+            }
+            guard case .quality = target else { break }
+            for i in images.indices {
+                let bests = models.indices.map { m in found[m][i].min { cost($0.value, target) < cost($1.value, target) } }
+                let leader = bests.compactMap { $0.map { cost($0.value, target) } }.min() ?? 0
+                for m in models.indices {
+                    guard let best = bests[m], cost(best.value, target) <= leader + margin else {
+                        wanted[m][i] = []
+                        continue
+                    }
+                    wanted[m][i] = [best.key - 1, best.key + 1].filter { (0..<models[m].ladder.rungs.count).contains($0) && found[m][i][$0] == nil }
+                }
+            }
+        }
+        return images.indices.map { i in models.indices.flatMap { m in found[m][i].sorted { $0.key < $1.key }.map(\.value) } }
     }
 
     /// An image under one model, before any decoding: its canvas, encoder mean, and the file of every rung.

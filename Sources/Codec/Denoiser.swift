@@ -40,6 +40,56 @@ public struct Denoiser {
         }.min { $0.1 < $1.1 }!.0
     }
 
+    /// What `denoise(_:sigmas:models:)` made of one image.
+    public struct Outcome {
+        /// The estimate at the input's size (0...255): the VAE-piloted result, or the blur-piloted Wiener filter when
+        /// the image looks out of the prior's domain.
+        public var image: GrayImage
+        /// The prior that was fitted, and how.
+        public var model: CodecModel
+        public var fit: Fit
+        /// The VAE-piloted result; nil when the image looked out of the prior's domain.
+        public var result: Result?
+        public var outOfDomain: Bool { result == nil }
+    }
+
+    /// The whole method as `vaecodec denoise` runs it, for many images: each image's prior is the candidate of
+    /// `priors(among:)` whose encoder guess explains it best (`bestPrior` with 0 steps), the images of each prior are
+    /// fitted in one batch, and each is finished by the Wiener steps; an image the prior cannot draw
+    /// (`Fit.looksOutOfDomain`) gets the blur-piloted Wiener filter instead, since the prior would paint its own kind
+    /// of picture. Batches run on `workers` threads; an image's result does not depend on the others.
+    /// - sigmas: each image's noise deviation in 8-bit units at its own resolution.
+    public static func denoise(_ images: [GrayImage], sigmas: [Double], models: [CodecModel],
+                               batchSize: Int = 16, workers: Int = 2) -> [Outcome] {
+        precondition(images.count == sigmas.count && !models.isEmpty)
+        let candidates = priors(among: models)
+        return ModelWorkers.inBatches(images.count, models: candidates, batchSize: batchSize, workers: workers) { range, candidates in
+            let batch = Array(images[range]), noise = Array(sigmas[range])
+            var chosen = [Int](repeating: 0, count: batch.count)
+            if candidates.count > 1 {
+                let energies = candidates.map { model in
+                    var guess = Denoiser(model: model)
+                    guess.steps = 0
+                    return guess.fit(batch, sigmas: noise).map(\.energyPerPixel)
+                }
+                chosen = batch.indices.map { i in candidates.indices.min { energies[$0][i] < energies[$1][i] }! }
+            }
+            var outcomes = [Outcome?](repeating: nil, count: batch.count)
+            for (c, model) in candidates.enumerated() {
+                let members = batch.indices.filter { chosen[$0] == c }
+                guard !members.isEmpty else { continue }
+                let denoiser = Denoiser(model: model)
+                let fits = denoiser.fit(members.map { batch[$0] }, sigmas: members.map { noise[$0] })
+                for (i, fit) in zip(members, fits) {
+                    let result = fit.looksOutOfDomain ? nil : denoiser.finish(batch[i], sigma: noise[i], fit: fit)
+                    outcomes[i] = Outcome(image: result?.image ?? DCTWiener.blurPiloted(batch[i], sigma: noise[i]),
+                                          model: model, fit: fit, result: result)
+                }
+            }
+            return outcomes.map { $0! }
+        }
+    }
+
     /// One image's MAP steps are products too small to split across cores: on one BLAS thread the fit of a face takes
     /// 19.6 ms instead of 23.0 (12 steps, faces model, this machine). `vaecodec denoise` and the bench's latency use it.
     public static let singleImageBLASThreads = 1

@@ -45,13 +45,51 @@ public enum VAEFile {
     public static func decompress(_ bytes: [UInt8], name: String, registry: ModelRegistry) throws -> Decoded {
         let container = try Container.parse(bytes, name: name)
         guard let found = try symbols(of: container, name: name, registry: registry) else {
-            let known = registry.identities().map { "\($0.name) \(hex($0.id))" }.joined(separator: ", ")
-            throw ContainerError(file: name, problem: "made with model id \(hex(container.header.modelID)), which is not available "
-                                 + "(known: \(known.isEmpty ? "none" : known)); pass --model PATH to that model file")
+            throw unknownModel(container.header.modelID, name: name, registry: registry)
         }
         let model = try registry.model(named: found.model)
         return Decoded(image: LatentCodec(model: model).image(symbols: found.symbols, header: container.header),
                        header: container.header, model: model)
+    }
+
+    /// Many files at once: each file's model is found as in `decompress(_:name:registry:)`, then each model's files
+    /// are decoded in batches on `workers` threads. A file that fails has its error as its result; the others are
+    /// unaffected. The images are the same as one call per file gives.
+    public static func decompress(_ files: [(bytes: [UInt8], name: String)], registry: ModelRegistry,
+                                  batchSize: Int = 64, workers: Int = 2) -> [Result<Decoded, Error>] {
+        var results = [Result<Decoded, Error>?](repeating: nil, count: files.count)
+        var byModel: [String: [(index: Int, header: ContainerHeader, symbols: [Int32])]] = [:]
+        for (i, file) in files.enumerated() {
+            do {
+                let container = try Container.parse(file.bytes, name: file.name)
+                guard let found = try symbols(of: container, name: file.name, registry: registry) else {
+                    throw unknownModel(container.header.modelID, name: file.name, registry: registry)
+                }
+                byModel[found.model, default: []].append((i, container.header, found.symbols))
+            } catch {
+                results[i] = .failure(error)
+            }
+        }
+        for (name, coded) in byModel.sorted(by: { $0.key < $1.key }) {
+            do {
+                let model = try registry.model(named: name)
+                let images = ModelWorkers.inBatches(coded.count, models: [model], batchSize: batchSize, workers: workers) { range, models in
+                    let codec = LatentCodec(model: models[0])
+                    let canvases = codec.reconstructions(coded[range].map { ($0.symbols, Int($0.header.rung)) })
+                    return zip(coded[range], canvases).map { Canvas.resize($1, width: $0.header.width, height: $0.header.height) }
+                }
+                for (file, image) in zip(coded, images) { results[file.index] = .success(Decoded(image: image, header: file.header, model: model)) }
+            } catch {
+                for file in coded { results[file.index] = .failure(error) }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    static func unknownModel(_ id: UInt8, name: String, registry: ModelRegistry) -> ContainerError {
+        let known = registry.identities().map { "\($0.name) \(hex($0.id))" }.joined(separator: ", ")
+        return ContainerError(file: name, problem: "made with model id \(hex(id)), which is not available "
+                              + "(known: \(known.isEmpty ? "none" : known)); pass --model PATH to that model file")
     }
 
     /// The model that made a file, and the file's symbols. The header names the model by an 8-bit id; when several

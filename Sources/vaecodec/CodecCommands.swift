@@ -187,24 +187,67 @@ struct DecompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        // One image's decoder pass is too small to split: a second BLAS thread only spins (sched_yield) beside it.
-        BLAS.threadCount = 1
         let registry = modelOptions.registry()
-        try forEachInput(inputs) { input in
-            let name = input == Files.standardStream ? "<stdin>" : input
-            let decoded = try VAEFile.decompress(try Files.read(input), name: name, registry: registry)
-            let (image, header, model) = (decoded.image, decoded.header, decoded.model)
-            let hinted: ImageFormat = header.formatHint == .jpeg ? .jpeg : .png
-            let target = output ?? OutputPath.beside(input, suffix: "." + hinted.fileExtension)
-            let format = ImageFormat(pathExtension: target) ?? hinted
-            let encoded = format == .png ? try ImageCodec.encodePNG(image.image())
-                                         : try ImageCodec.encodeJPEG(image.image(), quality: jpegQuality)
-            try Files.writeAtomically(encoded, to: target, overwrite: force)
-            Terminal.info("\(input) -> \(target): \(image.width)x\(image.height) \(format.rawValue), model \(model.name), "
-                          + "rung \(header.rung) of 0-\(model.ladder.rungs.count - 1)",
-                          quiet: common.quiet || target == Files.standardStream)
+        let progress = Progress("decompress", total: inputs.count, quiet: common.quiet || inputs.count < 512)
+        var failures = 0
+        // A group at a time: the files of a group are decoded in batches on both cores, then written in order.
+        for start in stride(from: 0, to: inputs.count, by: 512) {
+            let group = Array(inputs[start..<min(inputs.count, start + 512)])
+            var read: [(input: String, bytes: [UInt8], name: String)] = []
+            for input in group {
+                do {
+                    read.append((input, try Files.read(input), input == Files.standardStream ? "<stdin>" : input))
+                } catch {
+                    Terminal.error("\(error)")
+                    failures += 1
+                }
+            }
+            let decoded = VAEFile.decompress(read.map { ($0.bytes, $0.name) }, registry: registry)
+            let targets = zip(read, decoded).map { file, result -> (target: String, format: ImageFormat)? in
+                guard case .success(let d) = result else { return nil }
+                let hinted: ImageFormat = d.header.formatHint == .jpeg ? .jpeg : .png
+                let target = output ?? OutputPath.beside(file.input, suffix: "." + hinted.fileExtension)
+                return (target, ImageFormat(pathExtension: target) ?? hinted)
+            }
+            let quality = jpegQuality
+            let encoded = parallelMap(Array(zip(decoded, targets))) { result, target -> Result<[UInt8], Error>? in
+                guard case .success(let d) = result, let target else { return nil }
+                return Result {
+                    target.format == .png ? try ImageCodec.encodePNG(d.image.image()) : try ImageCodec.encodeJPEG(d.image.image(), quality: quality)
+                }
+            }
+            for (i, file) in read.enumerated() {
+                do {
+                    let d = try decoded[i].get()
+                    guard let target = targets[i], let bytes = try encoded[i]?.get() else { continue }
+                    try Files.writeAtomically(bytes, to: target.target, overwrite: force)
+                    progress.finish()
+                    Terminal.info("\(file.input) -> \(target.target): \(d.image.width)x\(d.image.height) \(target.format.rawValue), model \(d.model.name), "
+                                  + "rung \(d.header.rung) of 0-\(d.model.ladder.rungs.count - 1)",
+                                  quiet: common.quiet || target.target == Files.standardStream)
+                } catch {
+                    Terminal.error("\(error)")
+                    failures += 1
+                }
+            }
+            progress.update(min(inputs.count, start + 512))
         }
+        progress.finish()
+        if failures > 0 { throw ExitCode.failure }
     }
+}
+
+/// `transform` over `items` on both cores, in order (for work that shares nothing, such as encoding PNGs).
+func parallelMap<T, R>(_ items: [T], _ transform: @escaping (T) -> R) -> [R] {
+    guard items.count > 1 else { return items.map(transform) }
+    let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: items.count)
+    defer { results.deallocate() }
+    _ = results.initialize(repeating: nil)
+    nonisolated(unsafe) let (output, work, input) = (results, transform, items)
+    DispatchQueue.concurrentPerform(iterations: 2) { worker in
+        for i in stride(from: worker, to: input.count, by: 2) { output[i] = work(input[i]) }
+    }
+    return results.map { $0! }
 }
 
 struct InfoCommand: ParsableCommand {

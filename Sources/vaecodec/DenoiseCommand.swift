@@ -52,50 +52,67 @@ struct DenoiseCommand: ParsableCommand {
     }
 
     func run() throws {
-        let models = try modelOptions.candidates()
-        try forEachInput(inputs) { input in
-            let decoded = try ImageCodec.read(input)
-            let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
-            for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {
-                throw ImageError(file: path, problem: "already exists (use --force to overwrite)")
+        let models = Denoiser.priors(among: try modelOptions.candidates())
+        let progress = Progress("denoise", total: inputs.count, quiet: common.quiet || inputs.count < 64)
+        var failures = 0
+        // A group at a time, so memory stays bounded: its images are fitted in batches on both cores, then written.
+        for start in stride(from: 0, to: inputs.count, by: 128) {
+            var ready: [(input: String, target: String, format: ImageFormat, image: GrayImage, noise: Double, estimated: Bool)] = []
+            for input in inputs[start..<min(inputs.count, start + 128)] {
+                do {
+                    let decoded = try ImageCodec.read(input)
+                    let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
+                    for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {
+                        throw ImageError(file: path, problem: "already exists (use --force to overwrite)")
+                    }
+                    let image = decoded.image.gray()
+                    let noise = sigma == "auto" ? NoiseEstimator.sigma(image) : Double(sigma)!
+                    ready.append((input, target, ImageFormat(pathExtension: target) ?? decoded.format, image, noise, sigma == "auto"))
+                } catch {
+                    Terminal.error("\(error)")
+                    failures += 1
+                }
             }
-            let toStdout = target == Files.standardStream || uncertainty == Files.standardStream
-            let image = decoded.image.gray()
-            let estimated = sigma == "auto"
-            let noise = estimated ? NoiseEstimator.sigma(image) : Double(sigma)!
-            let sigma = max(noise, 0.5)
-            // The model whose encoder guess fits best runs the MAP steps: one optimisation however many candidates.
-            let (denoiser, fit) = BLAS.withThreads(Denoiser.singleImageBLASThreads) {
-                let denoiser = Denoiser(model: Denoiser.bestPrior(among: models, for: [image], sigmas: [sigma], steps: 0))
-                return (denoiser, denoiser.fit([image], sigmas: [sigma])[0])
+            let outcomes = Denoiser.denoise(ready.map(\.image), sigmas: ready.map { max($0.noise, 0.5) }, models: models)
+            for (item, outcome) in zip(ready, outcomes) {
+                do {
+                    try write(item, outcome)
+                } catch {
+                    Terminal.error("\(error)")
+                    failures += 1
+                }
             }
-            // Out of domain the prior would paint its own kind of picture: a blur pilots the Wiener filter instead.
-            let outOfDomain = fit.looksOutOfDomain
-            let result = outOfDomain ? nil : denoiser.finish(image, sigma: sigma, fit: fit)
-            let cleaned = result?.image ?? DCTWiener.blurPiloted(image, sigma: sigma)
-            let format = ImageFormat(pathExtension: target) ?? decoded.format
-            let bytes = format == .png ? try ImageCodec.encodePNG(cleaned.image())
-                                       : try ImageCodec.encodeJPEG(cleaned.image(), quality: jpegQuality)
-            if let uncertainty {
-                let map = denoiser.uncertainty(image, sigma: sigma, fit: fit)
-                let peak = map.pixels.max() ?? 0
-                let scale = peak > 0 ? min(16, 255 / peak) : 1
-                let scaled = GrayImage(width: map.width, height: map.height, pixels: map.pixels.map { $0 * scale })
-                let note = "gray level g = standard deviation g / \(decimal(Double(scale), 4)) in 8-bit units"
-                try Files.writeAtomically(try ImageCodec.encodePNG(scaled.image(), text: (key: "vaecodec-uncertainty", value: note)),
-                                          to: uncertainty, overwrite: force)
-                Terminal.info("\(uncertainty): uncertainty map, \(note) (peak \(decimal(Double(peak), 1)))", quiet: common.quiet || toStdout)
-            }
-            try Files.writeAtomically(bytes, to: target, overwrite: force)
-            if outOfDomain {
-                Terminal.error("warning: \(input): this image does not look like what model \(denoiser.model.name) was trained on "
-                               + "(fit ratio \(decimal(fit.fitRatio, 1)), latent mean square \(decimal(fit.latentMeanSquare, 1)); "
-                               + "both about 1 in its domain): denoised without the VAE prior (blur-piloted Wiener filter)")
-            }
-            Terminal.info("\(input) -> \(target): noise sigma \(decimal(noise, 1)) (\(estimated ? "estimated" : "given")), "
-                          + "model \(denoiser.model.name), fit ratio \(decimal(fit.fitRatio, 2)), latent mean square \(decimal(fit.latentMeanSquare, 2))"
-                          + (result.map { ", prior's share of the Wiener pilot \(decimal(Double($0.priorWeight), 2))" } ?? ""),
-                          quiet: common.quiet || toStdout)
+            progress.update(min(inputs.count, start + 128))
         }
+        progress.finish()
+        if failures > 0 { throw ExitCode.failure }
+    }
+
+    func write(_ item: (input: String, target: String, format: ImageFormat, image: GrayImage, noise: Double, estimated: Bool),
+               _ outcome: Denoiser.Outcome) throws {
+        let (fit, model) = (outcome.fit, outcome.model)
+        let toStdout = item.target == Files.standardStream || uncertainty == Files.standardStream
+        let bytes = item.format == .png ? try ImageCodec.encodePNG(outcome.image.image())
+                                        : try ImageCodec.encodeJPEG(outcome.image.image(), quality: jpegQuality)
+        if let uncertainty {
+            let map = BLAS.withThreads(1) { Denoiser(model: model).uncertainty(item.image, sigma: max(item.noise, 0.5), fit: fit) }
+            let peak = map.pixels.max() ?? 0
+            let scale = peak > 0 ? min(16, 255 / peak) : 1
+            let scaled = GrayImage(width: map.width, height: map.height, pixels: map.pixels.map { $0 * scale })
+            let note = "gray level g = standard deviation g / \(decimal(Double(scale), 4)) in 8-bit units"
+            try Files.writeAtomically(try ImageCodec.encodePNG(scaled.image(), text: (key: "vaecodec-uncertainty", value: note)),
+                                      to: uncertainty, overwrite: force)
+            Terminal.info("\(uncertainty): uncertainty map, \(note) (peak \(decimal(Double(peak), 1)))", quiet: common.quiet || toStdout)
+        }
+        try Files.writeAtomically(bytes, to: item.target, overwrite: force)
+        if outcome.outOfDomain {
+            Terminal.error("warning: \(item.input): this image does not look like what model \(model.name) was trained on "
+                           + "(fit ratio \(decimal(fit.fitRatio, 1)), latent mean square \(decimal(fit.latentMeanSquare, 1)); "
+                           + "both about 1 in its domain): denoised without the VAE prior (blur-piloted Wiener filter)")
+        }
+        Terminal.info("\(item.input) -> \(item.target): noise sigma \(decimal(item.noise, 1)) (\(item.estimated ? "estimated" : "given")), "
+                      + "model \(model.name), fit ratio \(decimal(fit.fitRatio, 2)), latent mean square \(decimal(fit.latentMeanSquare, 2))"
+                      + (outcome.result.map { ", prior's share of the Wiener pilot \(decimal(Double($0.priorWeight), 2))" } ?? ""),
+                      quiet: common.quiet || toStdout)
     }
 }

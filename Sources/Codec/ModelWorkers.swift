@@ -1,0 +1,28 @@
+import Dispatch
+import NeuralNet
+
+/// Batches of images on parallel workers. A model's layers keep per-call state, so each worker runs its own
+/// replicas (sharing the weights) on one BLAS thread: small products split across threads spend their time waiting,
+/// while two workers keep both cores on useful work. Every batch is computed the same way whichever worker runs it,
+/// so results do not depend on the number of workers.
+enum ModelWorkers {
+    /// Runs `body` over consecutive batches of `count` items on up to `workers` threads, each worker with its own
+    /// replicas of `models` (worker 0 uses them as given), and returns the results in order.
+    static func inBatches<T>(_ count: Int, models: [CodecModel], batchSize: Int, workers: Int,
+                             _ body: @escaping (Range<Int>, [CodecModel]) -> [T]) -> [T] {
+        let batches = stride(from: 0, to: count, by: batchSize).map { $0..<min(count, $0 + batchSize) }
+        let workers = max(1, min(workers, batches.count))
+        if workers == 1 { return BLAS.withThreads(1) { batches.flatMap { body($0, models) } } }
+        nonisolated(unsafe) let replicas = (0..<workers).map { $0 == 0 ? models : models.map { $0.replica() } }
+        let results = UnsafeMutableBufferPointer<[T]>.allocate(capacity: batches.count)
+        defer { results.deallocate() }
+        _ = results.initialize(repeating: [])
+        nonisolated(unsafe) let (output, work) = (results, body)
+        BLAS.withThreads(1) {
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                for b in stride(from: worker, to: batches.count, by: workers) { output[b] = work(batches[b], replicas[worker]) }
+            }
+        }
+        return results.flatMap { $0 }
+    }
+}
