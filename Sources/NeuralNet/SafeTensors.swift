@@ -220,6 +220,35 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Reads an F32 or F16 tensor's values straight into `out` (which must hold them), widening halves, a slice of
+    /// the file at a time: loading a model then needs its weights' memory and no copy of any tensor.
+    /// - Returns: false when the tensor is not a float tensor (nothing is written).
+    public func readFloats(_ tensor: String, into out: UnsafeMutableBufferPointer<Float>) throws -> Bool {
+        guard let info = tensors[tensor], info.dtype == .f32 || info.dtype == .f16 else { return false }
+        precondition(out.count == info.shape.reduce(1, *), "safetensors: \(tensor) does not fit its buffer")
+        let size = info.dtype.size, slice = 1 << 16
+        for start in stride(from: 0, to: out.count, by: slice) {
+            let count = min(slice, out.count - start)
+            let begin = dataStart + info.range.lowerBound + start * size
+            let bytes: [UInt8]
+            switch source {
+            case .memory(let all): bytes = Array(all[begin..<(begin + count * size)])
+            case .file(let fd): bytes = try Self.read(fd, begin..<(begin + count * size), name: name)
+            }
+            let destination = UnsafeMutableBufferPointer(rebasing: out[start..<(start + count)])
+            if info.dtype == .f16 {
+                halfToFloat(bytes, into: destination)
+            } else {
+                bytes.withUnsafeBytes { raw in
+                    for i in 0..<count {
+                        destination[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    }
+                }
+            }
+        }
+        return true
+    }
+
     /// One tensor with its bytes.
     public func entry(_ tensor: String) throws -> SafeTensors.Entry? {
         guard let info = tensors[tensor], let bytes = try bytes(tensor) else { return nil }
@@ -263,33 +292,38 @@ func littleEndianBytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
 /// conversion: shift the exponent and mantissa into place, rescale by 2^112 (which also normalises subnormals),
 /// then restore infinities, NaNs and the sign.
 func halfToFloat(_ bytes: [UInt8]) -> [Float] {
+    [Float](unsafeUninitializedCapacity: bytes.count / 2) { out, initialized in
+        halfToFloat(bytes, into: out)
+        initialized = bytes.count / 2
+    }
+}
+
+func halfToFloat(_ bytes: [UInt8], into out: UnsafeMutableBufferPointer<Float>) {
     let count = bytes.count / 2
-    return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-        bytes.withUnsafeBytes { raw in
-            let magic = SIMD8<Float>(repeating: 0x1p112), infinityAfterScaling = SIMD8<Float>(repeating: 65536)
-            var i = 0
-            while i < count {
-                var halves = SIMD8<UInt16>(repeating: 0)
-                if i + 8 <= count {
-                    halves = raw.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
-                } else {
-                    for lane in 0..<(count - i) { halves[lane] = raw.loadUnaligned(fromByteOffset: 2 * (i + lane), as: UInt16.self) }
-                }
-                let h = SIMD8<UInt32>(truncatingIfNeeded: halves)  // the file is little-endian, as is every host Swift runs on here
-                var magnitude = unsafeBitCast((h & 0x7FFF) &<< 13, to: SIMD8<Float>.self) * magic
-                let special = magnitude .>= infinityAfterScaling
-                var bits = unsafeBitCast(magnitude, to: SIMD8<UInt32>.self)
-                bits.replace(with: bits | (255 << 23), where: special)
-                magnitude = unsafeBitCast(bits | ((h & 0x8000) &<< 16), to: SIMD8<Float>.self)
-                if i + 8 <= count {
-                    UnsafeMutableRawPointer(out.baseAddress! + i).storeBytes(of: magnitude, as: SIMD8<Float>.self)
-                } else {
-                    for lane in 0..<(count - i) { out[i + lane] = magnitude[lane] }
-                }
-                i += 8
+    precondition(out.count >= count)
+    bytes.withUnsafeBytes { raw in
+        let magic = SIMD8<Float>(repeating: 0x1p112), infinityAfterScaling = SIMD8<Float>(repeating: 65536)
+        var i = 0
+        while i < count {
+            var halves = SIMD8<UInt16>(repeating: 0)
+            if i + 8 <= count {
+                halves = raw.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+            } else {
+                for lane in 0..<(count - i) { halves[lane] = raw.loadUnaligned(fromByteOffset: 2 * (i + lane), as: UInt16.self) }
             }
+            let h = SIMD8<UInt32>(truncatingIfNeeded: halves)  // the file is little-endian, as is every host Swift runs on here
+            var magnitude = unsafeBitCast((h & 0x7FFF) &<< 13, to: SIMD8<Float>.self) * magic
+            let special = magnitude .>= infinityAfterScaling
+            var bits = unsafeBitCast(magnitude, to: SIMD8<UInt32>.self)
+            bits.replace(with: bits | (255 << 23), where: special)
+            magnitude = unsafeBitCast(bits | ((h & 0x8000) &<< 16), to: SIMD8<Float>.self)
+            if i + 8 <= count {
+                UnsafeMutableRawPointer(out.baseAddress! + i).storeBytes(of: magnitude, as: SIMD8<Float>.self)
+            } else {
+                for lane in 0..<(count - i) { out[i + lane] = magnitude[lane] }
+            }
+            i += 8
         }
-        initialized = count
     }
 }
 

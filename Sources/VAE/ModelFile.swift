@@ -86,9 +86,9 @@ public struct ModelFile {
             known.insert(p.name)
             guard let info = file[p.name] else { throw fail("tensor \"\(p.name)\" is missing") }
             guard info.shape == p.value.shape else { throw fail("tensor \"\(p.name)\" has shape \(info.shape), expected \(p.value.shape)") }
-            guard let values = try file.entry(p.name)?.floats else { throw fail("tensor \"\(p.name)\" has dtype \(info.dtype.rawValue), expected F32 or F16") }
-            guard values.allSatisfy(\.isFinite) else { throw fail("tensor \"\(p.name)\" holds non-finite values") }
-            p.value.data = values
+            let read = try p.value.data.withUnsafeMutableBufferPointer { try file.readFloats(p.name, into: $0) }
+            guard read else { throw fail("tensor \"\(p.name)\" has dtype \(info.dtype.rawValue), expected F32 or F16") }
+            guard p.value.data.allSatisfy(\.isFinite) else { throw fail("tensor \"\(p.name)\" holds non-finite values") }
         }
         if let stepText = file.metadata["adam_step"] {
             guard let step = Int(stepText), step >= 0 else { throw fail("adam_step \"\(stepText)\" is not a count") }

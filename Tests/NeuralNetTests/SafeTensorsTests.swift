@@ -78,4 +78,35 @@ import Testing
         let bytes: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F] + Array("{}".utf8)
         #expect(throws: SafeTensorsError.self) { try SafeTensors(parsing: bytes, name: "huge") }
     }
+
+    /// The vectorised widening agrees with Swift's Float16 on every half bit pattern (NaNs stay NaN with their sign).
+    @Test func halfWideningMatchesFloat16ForEveryPattern() {
+        let patterns = (0...UInt16.max).map { $0 }
+        let widened = halfToFloat(patterns.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] })
+        for (h, f) in zip(patterns, widened) {
+            let expected = Float(Float16(bitPattern: h))
+            if expected.isNaN {
+                #expect(f.isNaN && f.sign == expected.sign, "\(h)")
+            } else {
+                #expect(f.bitPattern == expected.bitPattern, "\(h)")
+            }
+        }
+    }
+
+    /// A tensor read from a file, a slice at a time, is the tensor that was written, in either precision.
+    @Test func floatsAreReadFromAFileInSlices() throws {
+        var file = SafeTensors()
+        let values = (0..<200_000).map { Float($0 % 977) * 0.25 - 60 }
+        file.add("f32", .init(values, shape: [200_000]))
+        file.add("f16", .init(values, shape: [200_000], halfPrecision: true))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("slices-\(UUID().uuidString).safetensors").path
+        try Data(file.serialized()).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let opened = try SafeTensorsFile(path: path)
+        for name in ["f32", "f16"] {
+            var out = [Float](repeating: .nan, count: values.count)
+            #expect(try out.withUnsafeMutableBufferPointer { try opened.readFloats(name, into: $0) })
+            #expect(out == values, "\(name)")
+        }
+    }
 }
