@@ -92,40 +92,19 @@ struct CompressCommand: ParsableCommand {
         let registry = modelOptions.registry()
         let target: RateTarget = bpp.map { .bitsPerPixel($0) } ?? .quality(quality ?? QualityScale.defaultQuality)
         let settings = encoderOptions.settings
-        let progress = Progress("compress", total: inputs.count, quiet: common.quiet || json || inputs.count < 2 * settings.batchSize)
-        var failures = 0, done = 0
-        // A group at a time, so memory stays bounded however many inputs: decoded originals are held until coded.
-        for start in stride(from: 0, to: inputs.count, by: 8 * settings.batchSize) {
-            var ready: [(input: String, output: String, item: EncoderInput)] = []
-            for input in inputs[start..<min(inputs.count, start + 8 * settings.batchSize)] {
-                do {
-                    let output = self.output ?? OutputPath.beside(input, suffix: ".vae")
-                    if !force && output != Files.standardStream && Files.exists(output) {
-                        throw ImageError(file: output, problem: "already exists (use --force to overwrite)")
-                    }
-                    let decoded = try ImageCodec.read(input)
-                    ready.append((input, output, EncoderInput(image: decoded.image.gray(), crop: crop, hint: decoded.format == .jpeg ? .jpeg : .png)))
-                } catch {
-                    Terminal.error("\(error)")
-                    failures += 1
-                }
+        try forEachGroup(inputs, size: 8 * settings.batchSize, progress: "compress", quiet: common.quiet || json) { input in
+            let output = self.output ?? OutputPath.beside(input, suffix: ".vae")
+            if !force && output != Files.standardStream && Files.exists(output) {
+                throw ImageError(file: output, problem: "already exists (use --force to overwrite)")
             }
-            let choices = try BatchEncoder.encode(ready.map(\.item), registry: registry, selection: modelOptions.model, target: target, settings: settings)
-            for (item, choice) in zip(ready, choices) {
-                do {
-                    try Files.writeAtomically(choice.file, to: item.output, overwrite: force)
-                    progress.finish()
-                    report(input: item.input, output: item.output, choice)
-                } catch {
-                    Terminal.error("\(error)")
-                    failures += 1
-                }
-            }
-            done = min(inputs.count, start + 8 * settings.batchSize)
-            progress.update(done)
+            let decoded = try ImageCodec.read(input)
+            return (input: input, output: output, item: EncoderInput(image: decoded.image.gray(), crop: crop, hint: decoded.format == .jpeg ? .jpeg : .png))
+        } process: { ready in
+            try BatchEncoder.encode(ready.map(\.item), registry: registry, selection: modelOptions.model, target: target, settings: settings)
+        } finish: { item, choice in
+            try Files.writeAtomically(choice.file, to: item.output, overwrite: force)
+            report(input: item.input, output: item.output, choice)
         }
-        progress.finish()
-        if failures > 0 { throw ExitCode.failure }
     }
 
     func report(input: String, output: String, _ c: EncodingChoice) {
@@ -188,52 +167,29 @@ struct DecompressCommand: ParsableCommand {
 
     func run() throws {
         let registry = modelOptions.registry()
-        let progress = Progress("decompress", total: inputs.count, quiet: common.quiet || inputs.count < 512)
-        var failures = 0
-        // A group at a time: the files of a group are decoded in batches on both cores, then written in order.
-        for start in stride(from: 0, to: inputs.count, by: 512) {
-            let group = Array(inputs[start..<min(inputs.count, start + 512)])
-            var read: [(input: String, bytes: [UInt8], name: String)] = []
-            for input in group {
-                do {
-                    read.append((input, try Files.read(input), input == Files.standardStream ? "<stdin>" : input))
-                } catch {
-                    Terminal.error("\(error)")
-                    failures += 1
+        let quality = jpegQuality
+        try forEachGroup(inputs, size: 512, progress: "decompress", quiet: common.quiet) { input in
+            (input: input, bytes: try Files.read(input), name: input == Files.standardStream ? "<stdin>" : input)
+        } process: { files in
+            // Decoded in batches on both cores, then encoded to PNG or JPEG on both cores too.
+            let decoded = VAEFile.decompress(files.map { ($0.bytes, $0.name) }, registry: registry)
+            return parallelMap(Array(zip(files, decoded))) { file, result in
+                Result { () throws -> (decoded: VAEFile.Decoded, target: String, format: ImageFormat, bytes: [UInt8]) in
+                    let d = try result.get()
+                    let hinted: ImageFormat = d.header.formatHint == .jpeg ? .jpeg : .png
+                    let target = output ?? OutputPath.beside(file.input, suffix: "." + hinted.fileExtension)
+                    let format = ImageFormat(pathExtension: target) ?? hinted
+                    let bytes = format == .png ? try ImageCodec.encodePNG(d.image.image()) : try ImageCodec.encodeJPEG(d.image.image(), quality: quality)
+                    return (d, target, format, bytes)
                 }
             }
-            let decoded = VAEFile.decompress(read.map { ($0.bytes, $0.name) }, registry: registry)
-            let targets = zip(read, decoded).map { file, result -> (target: String, format: ImageFormat)? in
-                guard case .success(let d) = result else { return nil }
-                let hinted: ImageFormat = d.header.formatHint == .jpeg ? .jpeg : .png
-                let target = output ?? OutputPath.beside(file.input, suffix: "." + hinted.fileExtension)
-                return (target, ImageFormat(pathExtension: target) ?? hinted)
-            }
-            let quality = jpegQuality
-            let encoded = parallelMap(Array(zip(decoded, targets))) { result, target -> Result<[UInt8], Error>? in
-                guard case .success(let d) = result, let target else { return nil }
-                return Result {
-                    target.format == .png ? try ImageCodec.encodePNG(d.image.image()) : try ImageCodec.encodeJPEG(d.image.image(), quality: quality)
-                }
-            }
-            for (i, file) in read.enumerated() {
-                do {
-                    let d = try decoded[i].get()
-                    guard let target = targets[i], let bytes = try encoded[i]?.get() else { continue }
-                    try Files.writeAtomically(bytes, to: target.target, overwrite: force)
-                    progress.finish()
-                    Terminal.info("\(file.input) -> \(target.target): \(d.image.width)x\(d.image.height) \(target.format.rawValue), model \(d.model.name), "
-                                  + "rung \(d.header.rung) of 0-\(d.model.ladder.rungs.count - 1)",
-                                  quiet: common.quiet || target.target == Files.standardStream)
-                } catch {
-                    Terminal.error("\(error)")
-                    failures += 1
-                }
-            }
-            progress.update(min(inputs.count, start + 512))
+        } finish: { file, result in
+            let (d, target, format, bytes) = try result.get()
+            try Files.writeAtomically(bytes, to: target, overwrite: force)
+            Terminal.info("\(file.input) -> \(target): \(d.image.width)x\(d.image.height) \(format.rawValue), model \(d.model.name), "
+                          + "rung \(d.header.rung) of 0-\(d.model.ladder.rungs.count - 1)",
+                          quiet: common.quiet || target == Files.standardStream)
         }
-        progress.finish()
-        if failures > 0 { throw ExitCode.failure }
     }
 }
 

@@ -53,39 +53,21 @@ struct DenoiseCommand: ParsableCommand {
 
     func run() throws {
         let models = Denoiser.priors(among: try modelOptions.candidates())
-        let progress = Progress("denoise", total: inputs.count, quiet: common.quiet || inputs.count < 64)
-        var failures = 0
-        // A group at a time, so memory stays bounded: its images are fitted in batches on both cores, then written.
-        for start in stride(from: 0, to: inputs.count, by: 128) {
-            var ready: [(input: String, target: String, format: ImageFormat, image: GrayImage, noise: Double, estimated: Bool)] = []
-            for input in inputs[start..<min(inputs.count, start + 128)] {
-                do {
-                    let decoded = try ImageCodec.read(input)
-                    let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
-                    for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {
-                        throw ImageError(file: path, problem: "already exists (use --force to overwrite)")
-                    }
-                    let image = decoded.image.gray()
-                    let noise = sigma == "auto" ? NoiseEstimator.sigma(image) : Double(sigma)!
-                    ready.append((input, target, ImageFormat(pathExtension: target) ?? decoded.format, image, noise, sigma == "auto"))
-                } catch {
-                    Terminal.error("\(error)")
-                    failures += 1
-                }
+        try forEachGroup(inputs, size: 128, progress: "denoise", quiet: common.quiet) { input in
+            let decoded = try ImageCodec.read(input)
+            let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
+            for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {
+                throw ImageError(file: path, problem: "already exists (use --force to overwrite)")
             }
-            let outcomes = Denoiser.denoise(ready.map(\.image), sigmas: ready.map { max($0.noise, 0.5) }, models: models)
-            for (item, outcome) in zip(ready, outcomes) {
-                do {
-                    try write(item, outcome)
-                } catch {
-                    Terminal.error("\(error)")
-                    failures += 1
-                }
-            }
-            progress.update(min(inputs.count, start + 128))
+            let image = decoded.image.gray()
+            let noise = sigma == "auto" ? NoiseEstimator.sigma(image) : Double(sigma)!
+            return (input: input, target: target, format: ImageFormat(pathExtension: target) ?? decoded.format, image: image,
+                    noise: noise, estimated: sigma == "auto")
+        } process: { ready in
+            Denoiser.denoise(ready.map(\.image), sigmas: ready.map { max($0.noise, 0.5) }, models: models)
+        } finish: { item, outcome in
+            try write(item, outcome)
         }
-        progress.finish()
-        if failures > 0 { throw ExitCode.failure }
     }
 
     func write(_ item: (input: String, target: String, format: ImageFormat, image: GrayImage, noise: Double, estimated: Bool),

@@ -77,6 +77,34 @@ func forEachInput(_ inputs: [String], _ body: (String) throws -> Void) throws {
     if failures > 0 { throw ExitCode.failure }
 }
 
+/// `forEachInput` for the commands that work on many images at once: each group of `size` inputs is `prepare`d
+/// one by one, `process`ed together (in batches on both cores), then each result is `finish`ed (written and
+/// reported) in input order. A failure is reported as it happens and only that input is dropped; the command
+/// fails at the end if any input failed. Groups keep memory bounded however many inputs there are.
+func forEachGroup<Item, Outcome>(_ inputs: [String], size: Int, progress label: String, quiet: Bool,
+                                 prepare: (String) throws -> Item, process: ([Item]) throws -> [Outcome],
+                                 finish: (Item, Outcome) throws -> Void) throws {
+    let progress = Progress(label, total: inputs.count, quiet: quiet || inputs.count <= size)
+    var failures = 0
+    func attempt(_ body: () throws -> Void) {
+        do { try body() } catch {
+            progress.finish()
+            Terminal.error("\(error)")
+            failures += 1
+        }
+    }
+    for start in stride(from: 0, to: inputs.count, by: size) {
+        var items: [Item] = []
+        for input in inputs[start..<min(inputs.count, start + size)] { attempt { items.append(try prepare(input)) } }
+        let outcomes = try process(items)
+        progress.finish()
+        for (item, outcome) in zip(items, outcomes) { attempt { try finish(item, outcome) } }
+        progress.update(min(inputs.count, start + size))
+    }
+    progress.finish()
+    if failures > 0 { throw ExitCode.failure }
+}
+
 /// The first Ctrl-C asks long work to stop at a safe point; a second one ends the process at once.
 final class InterruptFlag: @unchecked Sendable {
     nonisolated(unsafe) private static var count: sig_atomic_t = 0
