@@ -5,9 +5,11 @@ import VAE
 
 /// How hard `compress` searches for each image's code: the encoder's speed against its rate-distortion curve.
 public enum Effort: String, CaseIterable, Sendable {
-    /// The domain's members, each at the rung a local search finds; no refinement.
+    /// The domain's members, each at the rung a local search finds (members that fall behind stop searching); no
+    /// refinement.
     case fast
-    /// The default: as `fast`, then the chosen code refined (`LatentRefiner.balanced`), many images per batch.
+    /// The default: as `fast` but every member's rung search runs to its end, then the chosen code is refined
+    /// (`LatentRefiner.balanced`), many images per batch.
     case balanced
     /// Every model of the selection at every rung, then the long two-search refinement: the slowest, and the
     /// reference the others are measured against.
@@ -21,7 +23,7 @@ public struct EncoderSettings: Sendable {
     public var effort: Effort
     public var refiner: LatentRefiner
     /// Images coded together in one batch; an image's result does not depend on which others share it.
-    public var batchSize = 32
+    public var batchSize = 16
     /// Parallel workers, each with its own copy of the models' layers (the weights are shared) and one BLAS thread.
     public var workers = 2
     /// How far (dB of the quality's cost) a family member may trail the image's best candidate and still have its
@@ -35,7 +37,7 @@ public struct EncoderSettings: Sendable {
         if effort == .fast { refiner.steps = 0 }
         if let refineSteps { refiner.steps = refineSteps }
         self.refiner = refiner
-        searchMargin = effort == .fast ? 0 : 0.5
+        searchMargin = effort == .fast ? 0 : .infinity
     }
 }
 

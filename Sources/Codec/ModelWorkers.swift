@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import NeuralNet
 
 /// Batches of images on parallel workers. A model's layers keep per-call state, so each worker runs its own
@@ -11,16 +12,28 @@ enum ModelWorkers {
     static func inBatches<T>(_ count: Int, models: [CodecModel], batchSize: Int, workers: Int,
                              _ body: @escaping (Range<Int>, [CodecModel]) -> [T]) -> [T] {
         let batches = stride(from: 0, to: count, by: batchSize).map { $0..<min(count, $0 + batchSize) }
-        let workers = max(1, min(workers, batches.count))
-        if workers == 1 { return BLAS.withThreads(1) { batches.flatMap { body($0, models) } } }
+        let available = max(1, workers)
+        // A single batch has the cores to itself: its products may split across them.
+        if batches.count <= 1 || available == 1 { return BLAS.withThreads(batches.count <= 1 ? available : 1) { batches.flatMap { body($0, models) } } }
+        let workers = min(available, batches.count)
         nonisolated(unsafe) let replicas = (0..<workers).map { $0 == 0 ? models : models.map { $0.replica() } }
         let results = UnsafeMutableBufferPointer<[T]>.allocate(capacity: batches.count)
         defer { results.deallocate() }
         _ = results.initialize(repeating: [])
         nonisolated(unsafe) let (output, work) = (results, body)
+        // Each worker takes the next batch not yet taken, so a slow batch does not hold the other worker idle.
+        let next = NSLock()
+        nonisolated(unsafe) var taken = 0
         BLAS.withThreads(1) {
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                for b in stride(from: worker, to: batches.count, by: workers) { output[b] = work(batches[b], replicas[worker]) }
+                while true {
+                    next.lock()
+                    let b = taken
+                    taken += 1
+                    next.unlock()
+                    guard b < batches.count else { return }
+                    output[b] = work(batches[b], replicas[worker])
+                }
             }
         }
         return results.flatMap { $0 }

@@ -35,7 +35,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     let face = try! ImageCodec.read(fixtures + "face-lfw-64.png").image.gray()
-    let faces = try! ModelStore.load("faces")[0]
+    let faces = try! ModelRegistry.shipped().load("faces")[0]
     let codec = LatentCodec(model: faces)
     let file = codec.compress(face, rung: 4, hint: .png)
     let batch = [GrayImage](repeating: face, count: 64)
