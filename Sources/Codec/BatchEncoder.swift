@@ -65,10 +65,11 @@ public enum BatchEncoder {
     /// choose the domains, then the members of the domains chosen.
     public static func encode(_ inputs: [EncoderInput], registry: ModelRegistry, selection: String, target: RateTarget,
                               settings: EncoderSettings) throws -> [EncodingChoice] {
+        guard !inputs.isEmpty else { return [] }
         let names = registry.names(selection)
         guard !names.isEmpty else { return try encode(inputs, models: registry.load(selection), target: target, settings: settings) }
         let families = Dictionary(grouping: names, by: ModelRegistry.family(of:)).sorted { $0.key < $1.key }.map(\.value)
-        if settings.effort == .best || families.count == 1 || inputs.isEmpty {
+        if settings.effort == .best || families.count == 1 {
             return encode(inputs, models: try names.map(registry.model(named:)), target: target, settings: settings)
         }
         let probes = try families.map { family in try registry.model(named: family.min { try registry.parameterCount(named: $0) < registry.parameterCount(named: $1) }!) }
@@ -151,14 +152,6 @@ public enum BatchEncoder {
         return chosen
     }
 
-    /// What the choice minimises: the quality's cost, or for a bit budget -PSNR among the files that fit.
-    static func cost(_ c: EncodingChoice, _ target: RateTarget) -> Double {
-        switch target {
-        case .quality(let quality): return c.cost(quality: quality)
-        case .bitsPerPixel(let budget): return c.bitsPerPixel <= budget ? -c.canvasPSNR : 1e9 + Double(c.file.count)
-        }
-    }
-
     /// Each image's candidates under a family's members, searched side by side. For a quality, every member's
     /// middle rung and its neighbours are decoded, then each member walks to the neighbour of its best rung so far
     /// until that rung is a local minimum of the cost; a member whose best is more than `margin` dB behind the
@@ -187,12 +180,12 @@ public enum BatchEncoder {
                     for (rung, choice) in zip(wanted[m][i], decoded[i]) { found[m][i][rung] = choice }
                 }
             }
-            guard case .quality = target else { break }
+            guard case .quality(let quality) = target else { break }
             for i in images.indices {
-                let bests = models.indices.map { m in found[m][i].min { cost($0.value, target) < cost($1.value, target) } }
-                let leader = bests.compactMap { $0.map { cost($0.value, target) } }.min() ?? 0
+                let bests = models.indices.map { m in found[m][i].min { $0.value.cost(quality: quality) < $1.value.cost(quality: quality) } }
+                let leader = bests.compactMap { $0?.value.cost(quality: quality) }.min() ?? 0
                 for m in models.indices {
-                    guard let best = bests[m], cost(best.value, target) <= leader + margin else {
+                    guard let best = bests[m], best.value.cost(quality: quality) <= leader + margin else {
                         wanted[m][i] = []
                         continue
                     }

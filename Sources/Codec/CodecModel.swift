@@ -39,9 +39,9 @@ public final class CodecModel {
         CodecModel(name: name, vae: vae.replica(), ladder: ladder, training: training, fingerprint: fingerprint)
     }
 
-    static func computeFingerprint(vae: VAEModel, ladder: RateLadder) -> UInt64 {
+    static func computeFingerprint(vae: VAEModel, ladder: RateLadder, roundedToHalf: Bool = false) -> UInt64 {
         var hash = FNV1a64()
-        for p in vae.parameters { hash.add(p.value.data) }
+        for p in vae.parameters { hash.add(roundedToHalf ? p.value.data.map { Float(Float16($0)) } : p.value.data) }
         for (_, entry) in ladderTensors(ladder) { hash.add(entry.bytes) }
         return hash.value
     }
@@ -78,9 +78,12 @@ public final class CodecModel {
 
     // MARK: Files
 
+    /// The model file. With `halfPrecision` its weights are rounded to F16, so the file is a different model: its
+    /// stored fingerprint is that of the rounded weights, which is what loading it computes (and names its .vae files).
     public func serialized(halfPrecision: Bool = false) -> [UInt8] {
-        ModelFile.serialize(vae, training: training, halfPrecision: halfPrecision,
-                            extraTensors: Self.ladderTensors(ladder), extraMetadata: [Self.fingerprintKey: Self.hex(fingerprint)])
+        let stored = halfPrecision ? Self.computeFingerprint(vae: vae, ladder: ladder, roundedToHalf: true) : fingerprint
+        return ModelFile.serialize(vae, training: training, halfPrecision: halfPrecision,
+                                   extraTensors: Self.ladderTensors(ladder), extraMetadata: [Self.fingerprintKey: Self.hex(stored)])
     }
 
     static func ladderTensors(_ ladder: RateLadder) -> [(String, SafeTensors.Entry)] {

@@ -63,7 +63,8 @@ public struct Denoiser {
                                batchSize: Int = 16, workers: Int = 2) -> [Outcome] {
         precondition(images.count == sigmas.count && !models.isEmpty)
         let candidates = priors(among: models)
-        return ModelWorkers.inBatches(images.count, models: candidates, batchSize: batchSize, workers: workers) { range, candidates in
+        return ModelWorkers.inBatches(images.count, models: candidates, batchSize: batchSize, workers: workers,
+                                      loneBatchThreads: singleImageBLASThreads) { range, candidates in
             let batch = Array(images[range]), noise = Array(sigmas[range])
             var chosen = [Int](repeating: 0, count: batch.count)
             if candidates.count > 1 {
@@ -91,7 +92,8 @@ public struct Denoiser {
     }
 
     /// One image's MAP steps are products too small to split across cores: on one BLAS thread the fit of a face takes
-    /// 19.6 ms instead of 23.0 (12 steps, faces model, this machine). `vaecodec denoise` and the bench's latency use it.
+    /// 19.6 ms instead of 23.0 (12 steps, faces model, this machine). `denoise` uses it for a lone batch, and the
+    /// bench's latency for each image.
     public static let singleImageBLASThreads = 1
 
     /// The candidate models worth trying as priors: spatial-latent members of a family are left out when a global one

@@ -9,16 +9,22 @@ import NeuralNet
 enum ModelWorkers {
     /// Runs `body` over consecutive batches of `count` items on up to `workers` threads, each worker with its own
     /// replicas of `models` (worker 0 uses them as given), and returns the results in order.
-    static func inBatches<T>(_ count: Int, models: [CodecModel], batchSize: Int, workers: Int,
+    /// - loneBatchThreads: BLAS threads for a single batch, which has the cores to itself (one image's products are
+    ///   often too small to gain from a second thread).
+    static func inBatches<T>(_ count: Int, models: [CodecModel], batchSize: Int, workers: Int, loneBatchThreads: Int? = nil,
                              _ body: @escaping (Range<Int>, [CodecModel]) -> [T]) -> [T] {
         let batches = stride(from: 0, to: count, by: batchSize).map { $0..<min(count, $0 + batchSize) }
         let available = max(1, workers)
-        // A single batch has the cores to itself: its products may split across them.
-        if batches.count <= 1 || available == 1 { return BLAS.withThreads(batches.count <= 1 ? available : 1) { batches.flatMap { body($0, models) } } }
+        if batches.count <= 1 || available == 1 {
+            return BLAS.withThreads(batches.count <= 1 ? loneBatchThreads ?? available : 1) { batches.flatMap { body($0, models) } }
+        }
         let workers = min(available, batches.count)
         nonisolated(unsafe) let replicas = (0..<workers).map { $0 == 0 ? models : models.map { $0.replica() } }
         let results = UnsafeMutableBufferPointer<[T]>.allocate(capacity: batches.count)
-        defer { results.deallocate() }
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
         _ = results.initialize(repeating: [])
         nonisolated(unsafe) let (output, work) = (results, body)
         // Each worker takes the next batch not yet taken, so a slow batch does not hold the other worker idle.

@@ -10,10 +10,11 @@ struct ModelOptions: ParsableArguments {
     var model = "auto"
 
     /// The shipped models, and --model's file when it names one (read only when a file needs it).
-    func registry() -> ModelRegistry {
+    func registry() throws -> ModelRegistry {
         let shipped = ModelRegistry.shipped()
-        let isFile = model != "auto" && shipped.names(model).isEmpty && !ModelRegistry.familyNames.contains(model) && Files.exists(model)
-        return isFile ? shipped.adding(path: model) : shipped
+        guard model != "auto", shipped.names(model).isEmpty, !ModelRegistry.familyNames.contains(model) else { return shipped }
+        guard Files.exists(model) else { throw ImageError(file: model, problem: "no such model (use faces, digits, auto or a model file's path)") }
+        return shipped.adding(path: model)
     }
 
     /// The models --model selects, loaded.
@@ -45,8 +46,8 @@ struct CompressCommand: ParsableCommand {
             The image becomes gray and is resized to the model's 64x64 canvas (non-square images are squeezed, \
             and restored on decompression); --crop N keeps only the central NxN square. The output is \
             INPUT.vae beside each input unless -o is given; existing files are kept unless --force. \
-            Every model of --model (a family, or all for auto) codes the image at every rung of its ladder; \
-            --quality 1-100 keeps the least -PSNR + price * bits, the price falling from 0.1 dB per bit at 1 to \
+            With --model auto each image's family is chosen first; its members search their ladders for the \
+            rung (--effort best: every model at every rung), and --quality 1-100 keeps the least -PSNR + price * bits, the price falling from 0.1 dB per bit at 1 to \
             0.0003 at 100 (docs/FORMAT.md); --bpp X keeps the best PSNR among files of at most X bits per pixel.
             """)
 
@@ -89,10 +90,11 @@ struct CompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = modelOptions.registry()
+        let registry = try modelOptions.registry()
         let target: RateTarget = bpp.map { .bitsPerPixel($0) } ?? .quality(quality ?? QualityScale.defaultQuality)
         let settings = encoderOptions.settings
-        try forEachGroup(inputs, size: 8 * settings.batchSize, progress: "compress", quiet: common.quiet || json) { input in
+        try forEachGroup(inputs, size: 8 * settings.batchSize, weight: { $0.item.image.pixels.count },
+                         progress: "compress", quiet: common.quiet || json) { input in
             let output = self.output ?? OutputPath.beside(input, suffix: ".vae")
             if !force && output != Files.standardStream && Files.exists(output) {
                 throw ImageError(file: output, problem: "already exists (use --force to overwrite)")
@@ -166,10 +168,13 @@ struct DecompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = modelOptions.registry()
+        let registry = try modelOptions.registry()
         let quality = jpegQuality
-        try forEachGroup(inputs, size: 512, progress: "decompress", quiet: common.quiet) { input in
-            (input: input, bytes: try Files.read(input), name: input == Files.standardStream ? "<stdin>" : input)
+        // A group is bounded by the pixels its files declare: a 20-byte file may ask for 16384 x 16384.
+        try forEachGroup(inputs, size: 512, weight: { $0.pixels }, progress: "decompress", quiet: common.quiet) { input in
+            let (bytes, name) = (try Files.read(input), input == Files.standardStream ? "<stdin>" : input)
+            let header = try Container.parse(bytes, name: name).header
+            return (input: input, bytes: bytes, name: name, pixels: header.width * header.height)
         } process: { files in
             // Decoded in batches on both cores, then encoded to PNG or JPEG on both cores too.
             let decoded = VAEFile.decompress(files.map { ($0.bytes, $0.name) }, registry: registry)
@@ -197,7 +202,10 @@ struct DecompressCommand: ParsableCommand {
 func parallelMap<T, R>(_ items: [T], _ transform: @escaping (T) -> R) -> [R] {
     guard items.count > 1 else { return items.map(transform) }
     let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: items.count)
-    defer { results.deallocate() }
+    defer {
+        results.deinitialize()
+        results.deallocate()
+    }
     _ = results.initialize(repeating: nil)
     nonisolated(unsafe) let (output, work, input) = (results, transform, items)
     DispatchQueue.concurrentPerform(iterations: 2) { worker in
@@ -221,7 +229,7 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let registry = modelOptions.registry()
+        let registry = try modelOptions.registry()
         try forEachInput(inputs) { input in
             let found = try VAEFile.inspect(try Files.read(input), name: input, registry: registry)
             let h = found.header

@@ -52,8 +52,8 @@ struct DenoiseCommand: ParsableCommand {
     }
 
     func run() throws {
-        let models = Denoiser.priors(among: try modelOptions.candidates())
-        try forEachGroup(inputs, size: 128, progress: "denoise", quiet: common.quiet) { input in
+        let models = try modelOptions.candidates()
+        try forEachGroup(inputs, size: 128, weight: { $0.image.pixels.count }, progress: "denoise", quiet: common.quiet) { input in
             let decoded = try ImageCodec.read(input)
             let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
             for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {

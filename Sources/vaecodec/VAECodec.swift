@@ -77,15 +77,17 @@ func forEachInput(_ inputs: [String], _ body: (String) throws -> Void) throws {
     if failures > 0 { throw ExitCode.failure }
 }
 
-/// `forEachInput` for the commands that work on many images at once: each group of `size` inputs is `prepare`d
-/// one by one, `process`ed together (in batches on both cores), then each result is `finish`ed (written and
-/// reported) in input order. A failure is reported as it happens and only that input is dropped; the command
-/// fails at the end if any input failed. Groups keep memory bounded however many inputs there are.
-func forEachGroup<Item, Outcome>(_ inputs: [String], size: Int, progress label: String, quiet: Bool,
+/// `forEachInput` for the commands that work on many images at once: inputs are `prepare`d one by one into groups
+/// of at most `size` items and `pixels` pixels (by `weight`), each group is `process`ed together (in batches on both
+/// cores), then each result is `finish`ed (written and reported) in input order. A failure is reported as it
+/// happens and only that input is dropped; the command fails at the end if any input failed. Groups keep memory
+/// bounded however many, and however large, the inputs are.
+func forEachGroup<Item, Outcome>(_ inputs: [String], size: Int, pixels: Int = 1 << 25, weight: (Item) -> Int,
+                                 progress label: String, quiet: Bool,
                                  prepare: (String) throws -> Item, process: ([Item]) throws -> [Outcome],
                                  finish: (Item, Outcome) throws -> Void) throws {
     let progress = Progress(label, total: inputs.count, quiet: quiet || inputs.count <= size)
-    var failures = 0
+    var failures = 0, done = 0, group: [Item] = [], groupPixels = 0
     func attempt(_ body: () throws -> Void) {
         do { try body() } catch {
             progress.finish()
@@ -93,14 +95,25 @@ func forEachGroup<Item, Outcome>(_ inputs: [String], size: Int, progress label: 
             failures += 1
         }
     }
-    for start in stride(from: 0, to: inputs.count, by: size) {
-        var items: [Item] = []
-        for input in inputs[start..<min(inputs.count, start + size)] { attempt { items.append(try prepare(input)) } }
-        let outcomes = try process(items)
-        progress.finish()
-        for (item, outcome) in zip(items, outcomes) { attempt { try finish(item, outcome) } }
-        progress.update(min(inputs.count, start + size))
+    func flush() throws {
+        if !group.isEmpty {
+            let outcomes = try process(group)
+            progress.finish()
+            for (item, outcome) in zip(group, outcomes) { attempt { try finish(item, outcome) } }
+        }
+        (group, groupPixels) = ([], 0)
+        progress.update(done)
     }
+    for input in inputs {
+        attempt {
+            let item = try prepare(input)
+            group.append(item)
+            groupPixels += weight(item)
+        }
+        done += 1
+        if group.count >= size || groupPixels >= pixels { try flush() }
+    }
+    try flush()
     progress.finish()
     if failures > 0 { throw ExitCode.failure }
 }

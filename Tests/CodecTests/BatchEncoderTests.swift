@@ -59,4 +59,17 @@ import ImageIO
             }
         }
     }
+
+    /// The same with the shipped faces family, whose grid decoders run the widest products: the refinement's batch
+    /// shrinks as its searches stop, and a lone batch runs on two BLAS threads.
+    @Test func shippedModelsGiveTheSameBytesAloneAndInBatches() throws {
+        let models = try ModelRegistry.shipped().load("faces")
+        let inputs = ["face-gray-64.png", "face-lfw-64.png", "face-odd-177x151.jpg"].map { EncoderInput(image: CodecFixture.image($0), hint: .png) }
+        var settings = EncoderSettings(effort: .balanced, refineSteps: 8)
+        (settings.batchSize, settings.workers) = (3, 2)
+        let together = BatchEncoder.encode(inputs, models: models, target: .quality(60), settings: settings).map(\.file)
+        settings.batchSize = 1
+        let apart = BatchEncoder.encode(inputs, models: models, target: .quality(60), settings: settings).map(\.file)
+        #expect(together == apart)
+    }
 }
