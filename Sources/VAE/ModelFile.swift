@@ -44,9 +44,6 @@ public struct ModelFile {
         try load(SafeTensorsFile(bytes: bytes, name: name))
     }
 
-    /// Opens and loads the model file at `path`, reading each tensor once, straight into the model.
-    public static func load(path: String) throws -> ModelFile { try load(SafeTensorsFile(path: path)) }
-
     /// The format tag and version and the config, from the header alone (no weights are read).
     public static func config(of file: SafeTensorsFile) throws -> VAEConfig {
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: file.name, problem: problem) }
