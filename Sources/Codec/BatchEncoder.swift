@@ -68,7 +68,7 @@ public enum BatchEncoder {
         guard !inputs.isEmpty else { return [] }
         let names = registry.names(selection)
         guard !names.isEmpty else { return try encode(inputs, models: registry.load(selection), target: target, settings: settings) }
-        let families = Dictionary(grouping: names, by: ModelRegistry.family(of:)).sorted { $0.key < $1.key }.map(\.value)
+        let families = inFamilies(names) { $0 }
         if settings.effort == .best || families.count == 1 {
             return encode(inputs, models: try names.map(registry.model(named:)), target: target, settings: settings)
         }
@@ -87,10 +87,15 @@ public enum BatchEncoder {
                 inputs[range].map { RateControl.encode($0.image, models: models, target: target, crop: $0.crop, hint: $0.hint, refiner: settings.refiner) }
             }
         }
-        let families = Dictionary(grouping: models) { ModelRegistry.family(of: $0.name) }.sorted { $0.key < $1.key }.map(\.value)
+        let families = inFamilies(models, \.name)
         let probes = families.map { family in family.min { $0.vae.config.parameterCount < $1.vae.config.parameterCount }! }
         let domains = families.count > 1 ? chooseDomains(inputs, probes: probes, target: target, settings: settings) : inputs.map { _ in 0 }
         return encode(inputs, families: families, domains: domains, target: target, settings: settings)
+    }
+
+    /// `items` grouped by the family of their names, families in name order.
+    static func inFamilies<T>(_ items: [T], _ name: (T) -> String) -> [[T]] {
+        Dictionary(grouping: items) { ModelRegistry.family(of: name($0)) }.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// Each image's family: the one whose probe (its smallest member) codes the image at its middle rung for the
@@ -159,19 +164,17 @@ public enum BatchEncoder {
     /// when none does): sizes need no decoding.
     static func search(_ models: [CodecModel], images: [Int], inputs: [EncoderInput], target: RateTarget,
                        margin: Double) -> [[EncodingChoice]] {
-        let prepared = models.map { prepare($0, images: images, inputs: inputs) }
+        var budget: Double?
+        if case .bitsPerPixel(let bpp) = target { budget = bpp }
+        let prepared = models.map { prepare($0, images: images, inputs: inputs, sizes: budget != nil) }
         var found = models.map { _ in [[Int: EncodingChoice]](repeating: [:], count: images.count) }
         var wanted: [[[Int]]] = models.indices.map { m in
             let rungCount = models[m].ladder.rungs.count
-            switch target {
-            case .bitsPerPixel(let budget):
-                return prepared[m].map { p in
-                    [(0..<rungCount).last { Double(p.files[$0].count * 8) / Double(p.width * p.height) <= budget } ?? 0]
-                }
-            case .quality:
-                let middle = rungCount / 2
-                return images.map { _ in [middle - 1, middle, middle + 1].filter { (0..<rungCount).contains($0) } }
+            if let budget {
+                return prepared[m].map { p in [(0..<rungCount).last { Double(p.fileSizes[$0] * 8) / Double(p.width * p.height) <= budget } ?? 0] }
             }
+            let middle = rungCount / 2
+            return images.map { _ in [middle - 1, middle, middle + 1].filter { (0..<rungCount).contains($0) } }
         }
         while wanted.contains(where: { $0.contains { !$0.isEmpty } }) {
             for m in models.indices where wanted[m].contains(where: { !$0.isEmpty }) {
@@ -196,12 +199,13 @@ public enum BatchEncoder {
         return images.indices.map { i in models.indices.flatMap { m in found[m][i].sorted { $0.key < $1.key }.map(\.value) } }
     }
 
-    /// An image under one model, before any decoding: its canvas, encoder mean, and the file of every rung.
+    /// An image under one model, before any decoding: its canvas, encoder mean, every rung's symbols and header,
+    /// and (when a bit budget needs them) every rung's file size.
     struct Prepared {
-        var canvas: GrayImage, width: Int, height: Int, mean: [Float], symbols: [[Int32]], files: [[UInt8]], headers: [ContainerHeader]
+        var canvas: GrayImage, width: Int, height: Int, mean: [Float], symbols: [[Int32]], headers: [ContainerHeader], fileSizes: [Int]
     }
 
-    static func prepare(_ model: CodecModel, images: [Int], inputs: [EncoderInput]) -> [Prepared] {
+    static func prepare(_ model: CodecModel, images: [Int], inputs: [EncoderInput], sizes: Bool = false) -> [Prepared] {
         let codec = LatentCodec(model: model)
         let canvases = images.map { codec.canvas(of: inputs[$0].image, crop: inputs[$0].crop) }
         let means = codec.means(canvases.map(\.canvas))
@@ -209,8 +213,8 @@ public enum BatchEncoder {
             let (image, canvas) = pair
             let headers = (0..<codec.rungCount).map { codec.header(rung: $0, width: canvas.width, height: canvas.height, hint: inputs[image].hint) }
             let symbols = (0..<codec.rungCount).map { codec.symbols(mean: mean, rung: $0) }
-            return Prepared(canvas: canvas.canvas, width: canvas.width, height: canvas.height, mean: mean, symbols: symbols,
-                            files: zip(symbols, headers).map { codec.file(symbols: $0, header: $1) }, headers: headers)
+            return Prepared(canvas: canvas.canvas, width: canvas.width, height: canvas.height, mean: mean, symbols: symbols, headers: headers,
+                            fileSizes: sizes ? zip(symbols, headers).map { codec.file(symbols: $0, header: $1).count } : [])
         }
     }
 

@@ -33,11 +33,17 @@ public struct Denoiser {
     public static func bestPrior(among models: [CodecModel], for images: [GrayImage], sigmas: [Double], steps: Int? = nil) -> CodecModel {
         let candidates = priors(among: models)
         guard candidates.count > 1 else { return candidates[0] }
-        return candidates.map { model in
+        let totals = energies(candidates, images, sigmas: sigmas, steps: steps).map { $0.reduce(0, +) }
+        return candidates[candidates.indices.min { totals[$0] < totals[$1] }!]
+    }
+
+    /// Each candidate's negative log posterior per pixel for each image, after `steps` MAP steps (nil: the default).
+    static func energies(_ candidates: [CodecModel], _ images: [GrayImage], sigmas: [Double], steps: Int?) -> [[Double]] {
+        candidates.map { model in
             var denoiser = Denoiser(model: model)
             if let steps { denoiser.steps = steps }
-            return (model, denoiser.fit(images, sigmas: sigmas).reduce(0) { $0 + $1.energyPerPixel })
-        }.min { $0.1 < $1.1 }!.0
+            return denoiser.fit(images, sigmas: sigmas).map(\.energyPerPixel)
+        }
     }
 
     /// What `denoise(_:sigmas:models:)` made of one image.
@@ -68,11 +74,7 @@ public struct Denoiser {
             let batch = Array(images[range]), noise = Array(sigmas[range])
             var chosen = [Int](repeating: 0, count: batch.count)
             if candidates.count > 1 {
-                let energies = candidates.map { model in
-                    var guess = Denoiser(model: model)
-                    guess.steps = 0
-                    return guess.fit(batch, sigmas: noise).map(\.energyPerPixel)
-                }
+                let energies = Self.energies(candidates, batch, sigmas: noise, steps: 0)
                 chosen = batch.indices.map { i in candidates.indices.min { energies[$0][i] < energies[$1][i] }! }
             }
             var outcomes = [Outcome?](repeating: nil, count: batch.count)

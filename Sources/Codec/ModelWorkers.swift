@@ -20,28 +20,37 @@ enum ModelWorkers {
         }
         let workers = min(available, batches.count)
         nonisolated(unsafe) let replicas = (0..<workers).map { $0 == 0 ? models : models.map { $0.replica() } }
-        let results = UnsafeMutableBufferPointer<[T]>.allocate(capacity: batches.count)
+        return BLAS.withThreads(1) { Parallel.map(batches.count, workers: workers) { b, worker in body(batches[b], replicas[worker]) } }.flatMap { $0 }
+    }
+}
+
+/// Work that shares nothing, spread over threads.
+public enum Parallel {
+    /// `body(i, worker)` for every i in 0..<count on up to `workers` threads, the results in order of i. Each worker
+    /// takes the next index not yet taken, so a slow item does not hold the other worker idle; `worker` (0..<workers)
+    /// says which thread runs it, for state a thread must not share.
+    public static func map<T>(_ count: Int, workers: Int = 2, _ body: @escaping (Int, Int) -> T) -> [T] {
+        let workers = max(1, min(workers, count))
+        if workers == 1 { return (0..<count).map { body($0, 0) } }
+        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: count)
         defer {
             results.deinitialize()
             results.deallocate()
         }
-        _ = results.initialize(repeating: [])
+        _ = results.initialize(repeating: nil)
         nonisolated(unsafe) let (output, work) = (results, body)
-        // Each worker takes the next batch not yet taken, so a slow batch does not hold the other worker idle.
         let next = NSLock()
         nonisolated(unsafe) var taken = 0
-        BLAS.withThreads(1) {
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                while true {
-                    next.lock()
-                    let b = taken
-                    taken += 1
-                    next.unlock()
-                    guard b < batches.count else { return }
-                    output[b] = work(batches[b], replicas[worker])
-                }
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            while true {
+                next.lock()
+                let i = taken
+                taken += 1
+                next.unlock()
+                guard i < count else { return }
+                output[i] = work(i, worker)
             }
         }
-        return results.flatMap { $0 }
+        return results.map { $0! }
     }
 }

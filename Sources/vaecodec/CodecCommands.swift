@@ -178,8 +178,9 @@ struct DecompressCommand: ParsableCommand {
         } process: { files in
             // Decoded in batches on both cores, then encoded to PNG or JPEG on both cores too.
             let decoded = VAEFile.decompress(files.map { ($0.bytes, $0.name) }, registry: registry)
-            return parallelMap(Array(zip(files, decoded))) { file, result in
-                Result { () throws -> (decoded: VAEFile.Decoded, target: String, format: ImageFormat, bytes: [UInt8]) in
+            return Parallel.map(files.count) { i, _ -> Result<(decoded: VAEFile.Decoded, target: String, format: ImageFormat, bytes: [UInt8]), Error> in
+                let (file, result) = (files[i], decoded[i])
+                return Result {
                     let d = try result.get()
                     let hinted: ImageFormat = d.header.formatHint == .jpeg ? .jpeg : .png
                     let target = output ?? OutputPath.beside(file.input, suffix: "." + hinted.fileExtension)
@@ -196,22 +197,6 @@ struct DecompressCommand: ParsableCommand {
                           quiet: common.quiet || target == Files.standardStream)
         }
     }
-}
-
-/// `transform` over `items` on both cores, in order (for work that shares nothing, such as encoding PNGs).
-func parallelMap<T, R>(_ items: [T], _ transform: @escaping (T) -> R) -> [R] {
-    guard items.count > 1 else { return items.map(transform) }
-    let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: items.count)
-    defer {
-        results.deinitialize()
-        results.deallocate()
-    }
-    _ = results.initialize(repeating: nil)
-    nonisolated(unsafe) let (output, work, input) = (results, transform, items)
-    DispatchQueue.concurrentPerform(iterations: 2) { worker in
-        for i in stride(from: worker, to: input.count, by: 2) { output[i] = work(input[i]) }
-    }
-    return results.map { $0! }
 }
 
 struct InfoCommand: ParsableCommand {
