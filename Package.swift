@@ -2,7 +2,8 @@
 // The module graph is the architecture (each module, then what it builds on):
 //   CImageShim (C, owns setjmp/longjmp)            libpng, libjpeg
 //   ImageIO (PNG/JPEG, canvas)                      CImageShim
-//   NeuralNet (tensors, layers, Adam)               OpenBLAS
+//   CGemm (C, reproducible matrix products)         -
+//   NeuralNet (tensors, layers, Adam)               CGemm, OpenBLAS (the speed reference)
 //   VAE (model, ELBO, training, model files)        NeuralNet, ImageIO
 //   ImageFilters (DCT Wiener, Gaussian blur)        ImageIO, NeuralNet
 //   EntropyCoding (rANS, frequency tables, CRC-32)  -
@@ -41,7 +42,9 @@ let package = Package(
         .target(name: "CImageShim", dependencies: ["CLibPNG", "CLibJPEG"]),
 
         .target(name: "ImageIO", dependencies: ["CImageShim"]),
-        .target(name: "NeuralNet", dependencies: ["COpenBLAS"], swiftSettings: unchecked),
+        // Reproducible matrix products (see vc_gemm.h); optimised in every build, or the debug test suite would crawl.
+        .target(name: "CGemm", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "NeuralNet", dependencies: ["CGemm", "COpenBLAS"], swiftSettings: unchecked),
         .target(name: "VAE", dependencies: ["NeuralNet", "ImageIO", "CZlib"]),
         .target(name: "EntropyCoding"),
         // The shipped models (faces, digits) travel as resources; see ModelStore for how they are found.

@@ -1,20 +1,29 @@
+import CGemm
 import COpenBLAS
+import Dispatch
 import Foundation
+import Synchronization
 
-/// Every matrix product in NeuralNet goes through `BLAS.sgemm` (row-major cblas_sgemm).
+/// Every matrix product in NeuralNet goes through `BLAS.sgemm`, which runs the reproducible kernels of CGemm: each
+/// element's sum depends only on the operands and the transposes, never on the shape of the batch around it, the thread
+/// count or the CPU's vector width, so a codec built on it writes the same bytes for the same image. (OpenBLAS does not
+/// promise that: its results for one row change with the number of rows beside it and with its thread count.) OpenBLAS
+/// stays as the speed reference that benchmarks report against.
 public enum BLAS {
-    /// OpenBLAS otherwise picks its thread count from the environment at load time;
-    /// setting it once, explicitly, makes benchmarks and training reproducible in speed.
-    /// Also repairs OpenBLAS's kernel choice on CPUs newer than the library (see `selectKernels`).
+    private static let threads = Atomic<Int>(1)
+
+    /// Sets the threads each product may use (the CLI's default is 2) and repairs OpenBLAS's kernel choice on CPUs
+    /// newer than the library, so the reference it measures is a fair one (see `selectKernels`).
     public static func setThreads(_ count: Int = 2) {
         selectKernels()
         openblas_set_num_threads(Int32(count))
+        threadCount = count
     }
 
-    /// Threads OpenBLAS uses for one product (set without re-selecting kernels, for switching during training).
+    /// Threads one product may use. One setting for the whole process: results never depend on it, only speed does.
     public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(newValue)) }
+        get { threads.load(ordering: .relaxed) }
+        set { threads.store(max(1, newValue), ordering: .relaxed) }
     }
 
     /// Runs `body` with `count` threads, then restores the previous count.
@@ -24,6 +33,36 @@ public enum BLAS {
         defer { threadCount = previous }
         return try body()
     }
+
+    /// The instruction set the kernels run on: "avx512", "avx2" or "portable" (the same results, at different speeds).
+    public static var kernelSet: String { String(cString: vc_sgemm_isa()) }
+
+    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major; see `vc_sgemm` for each element's order of
+    /// summation. Transposing both operands is not supported. Large products are split by columns across
+    /// `threadCount` threads, which leaves every element's sum as it is.
+    public static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(!(transposeA && transposeB), "BLAS.sgemm: transposing both operands is not supported")
+        let (ta, tb) = (Int32(transposeA ? 1 : 0), Int32(transposeB ? 1 : 0))
+        let parts = min(threadCount, n / columnsPerThread, 2 * m * n * k / flopsPerThread)
+        guard parts > 1 else {
+            vc_sgemm(ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+            return
+        }
+        // Chunks are whole 32-column panels, the kernel's tile width.
+        let chunk = (n + parts - 1) / parts + 31 & ~31
+        nonisolated(unsafe) let (a, b, c) = (a, b, c)
+        DispatchQueue.concurrentPerform(iterations: (n + chunk - 1) / chunk) { part in
+            let j = part * chunk
+            vc_sgemm(ta, tb, Int32(m), Int32(min(chunk, n - j)), Int32(k), alpha, a, Int32(lda),
+                     transposeB ? b + j * ldb : b + j, Int32(ldb), beta, c + j, Int32(ldc))
+        }
+    }
+
+    /// Below these a second thread costs more in waking up than it saves.
+    private static let (columnsPerThread, flopsPerThread) = (64, 1 << 22)
 
     /// The kernel family OpenBLAS is using, e.g. "SkylakeX", "Haswell", "Prescott".
     public static var coreName: String { String(cString: openblas_get_corename()) }
@@ -49,21 +88,9 @@ public enum BLAS {
         unsetenv("OPENBLAS_CORETYPE")
     }
 
-    /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, all row-major.
-    @inline(__always)
-    public static func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                             b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor,
-                    transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
-    }
-
-    /// Best-of-`repeats` throughput of a square-ish sgemm, in GFLOP/s (2·m·n·k flops per call).
-    public static func measureSgemmGFLOPS(m: Int = 1024, n: Int = 1024, k: Int = 1024, repeats: Int = 10) -> Double {
+    /// Best-of-`repeats` throughput of a square-ish sgemm, in GFLOP/s (2·m·n·k flops per call): OpenBLAS's, the
+    /// reference, or with `openBLAS: false` the reproducible kernels that NeuralNet runs.
+    public static func measureSgemmGFLOPS(openBLAS: Bool = true, m: Int = 1024, n: Int = 1024, k: Int = 1024, repeats: Int = 10) -> Double {
         let a = [Float](repeating: 0.5, count: m * k)
         let b = [Float](repeating: 0.25, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
@@ -71,8 +98,12 @@ public enum BLAS {
         for _ in 0..<(repeats + 1) {  // the first call warms up threads and caches
             let start = DispatchTime.now().uptimeNanoseconds
             c.withUnsafeMutableBufferPointer { cp in
-                sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k,
-                      a: a, lda: k, b: b, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
+                if openBLAS {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n),
+                                0, cp.baseAddress!, Int32(n))
+                } else {
+                    sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
+                }
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
             best = min(best, seconds)

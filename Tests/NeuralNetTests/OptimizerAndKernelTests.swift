@@ -41,21 +41,72 @@ import Testing
 }
 
 @Suite struct KernelTests {
-    @Test func sgemmMatchesNaiveProductInAllTranspositions() {
-        var rng = Xoshiro256StarStar(seed: 1)
-        let (m, n, k) = (5, 7, 3)
-        let a = rng.normalTensor(shape: [m * k]).data, b = rng.normalTensor(shape: [k * n]).data
-        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            var c = [Float](repeating: 1, count: m * n)
-            BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n,
-                       beta: 1, c: &c, ldc: n)
-            for i in 0..<m {
-                for j in 0..<n {
-                    var sum: Float = 1
-                    for l in 0..<k { sum += (ta ? a[l * m + i] : a[i * k + l]) * (tb ? b[j * k + l] : b[l * n + j]) }
-                    #expect(abs(c[i * n + j] - sum) < 1e-5)
-                }
+    static func operands(_ m: Int, _ n: Int, _ k: Int, seed: UInt64) -> (a: [Float], b: [Float]) {
+        var rng = Xoshiro256StarStar(seed: seed)
+        return (rng.normalTensor(shape: [m * k]).data, rng.normalTensor(shape: [k * n]).data)
+    }
+
+    static func product(_ ta: Bool, _ tb: Bool, m: Int, n: Int, k: Int, a: [Float], b: [Float], c: [Float], alpha: Float = 1, beta: Float) -> [Float] {
+        var c = c
+        BLAS.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n,
+                   beta: beta, c: &c, ldc: n)
+        return c
+    }
+
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func sgemmMatchesTheNaiveProduct(_ ta: Bool, _ tb: Bool) {
+        let (m, n, k) = (13, 70, 37)
+        let (a, b) = Self.operands(m, n, k, seed: 1)
+        let c = Self.product(ta, tb, m: m, n: n, k: k, a: a, b: b, c: [Float](repeating: 1, count: m * n), alpha: 0.5, beta: 2)
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Double = 0
+                for l in 0..<k { sum += Double(ta ? a[l * m + i] : a[i * k + l]) * Double(tb ? b[j * k + l] : b[l * n + j]) }
+                #expect(abs(Double(c[i * n + j]) - (0.5 * sum + 2)) < 1e-4)
             }
+        }
+    }
+
+    /// The order of summation promised in vc_gemm.h, written out in Swift: bit for bit, tails and all.
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func sgemmSumsInItsDocumentedOrder(_ ta: Bool, _ tb: Bool) {
+        let (m, n, k) = (13, 70, 37)
+        let (a, b) = Self.operands(m, n, k, seed: 2)
+        let c = Self.product(ta, tb, m: m, n: n, k: k, a: a, b: b, c: [Float](repeating: 0, count: m * n), beta: 0)
+        for i in 0..<m {
+            for j in 0..<n {
+                let x = { (l: Int) in ta ? a[l * m + i] : a[i * k + l] }, y = { (l: Int) in tb ? b[j * k + l] : b[l * n + j] }
+                var expected: Float = 0
+                if tb {
+                    var lanes = [Float](repeating: 0, count: 16)
+                    for l in 0..<k { lanes[l % 16].addProduct(x(l), y(l)) }
+                    for width in [8, 4, 2, 1] { for l in 0..<width { lanes[l] += lanes[l + width] } }
+                    expected = lanes[0]
+                } else {
+                    for l in 0..<k { expected.addProduct(x(l), y(l)) }
+                }
+                #expect(c[i * n + j].bitPattern == expected.bitPattern, "(\(i), \(j))")
+            }
+        }
+    }
+
+    /// A row's result must not depend on the rows and columns computed with it, nor on the threads: this is what lets
+    /// the codec batch images and still write the same bytes for each.
+    @Test(arguments: [(false, false), (true, false), (false, true)])
+    func resultsDoNotDependOnTheBatchOrTheThreads(_ ta: Bool, _ tb: Bool) {
+        let (m, n, k) = (40, 600, 300)
+        let (a, b) = Self.operands(m, n, k, seed: 3)
+        let zeros = [Float](repeating: 0, count: m * n)
+        let whole = BLAS.withThreads(1) { Self.product(ta, tb, m: m, n: n, k: k, a: a, b: b, c: zeros, beta: 0) }
+        #expect(BLAS.withThreads(2) { Self.product(ta, tb, m: m, n: n, k: k, a: a, b: b, c: zeros, beta: 0) } == whole)
+        // Rows 7..<16 and columns 33..<100 on their own.
+        let (rows, cols) = (7..<16, 33..<100)
+        let subA: [Float] = ta ? (0..<k).flatMap { l in rows.map { a[l * m + $0] } } : rows.flatMap { i in a[(i * k)..<(i * k + k)] }
+        let subB: [Float] = tb ? cols.flatMap { j in b[(j * k)..<(j * k + k)] } : (0..<k).flatMap { l in cols.map { b[l * n + $0] } }
+        let part = Self.product(ta, tb, m: rows.count, n: cols.count, k: k, a: subA, b: subB,
+                                c: [Float](repeating: 0, count: rows.count * cols.count), beta: 0)
+        for (r, i) in rows.enumerated() {
+            for (q, j) in cols.enumerated() { #expect(part[r * cols.count + q].bitPattern == whole[i * n + j].bitPattern) }
         }
     }
 
