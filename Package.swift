@@ -3,7 +3,7 @@
 //   CImageShim (C, owns setjmp/longjmp)            libpng, libjpeg
 //   ImageIO (PNG/JPEG, canvas)                      CImageShim
 //   CGemm (C, reproducible matrix products)         -
-//   NeuralNet (tensors, layers, Adam)               CGemm, OpenBLAS (the speed reference)
+//   NeuralNet (tensors, layers, Adam)               CGemm; OpenBLAS, loaded as the speed reference
 //   VAE (model, ELBO, training, model files)        NeuralNet, ImageIO
 //   ImageFilters (DCT Wiener, Gaussian blur)        ImageIO, NeuralNet
 //   EntropyCoding (rANS, frequency tables, CRC-32)  -
@@ -35,7 +35,6 @@ let package = Package(
         // System libraries, found through pkg-config; `providers` tells SwiftPM which apt package is missing.
         .systemLibrary(name: "CLibPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CLibJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // The only code that calls libpng/libjpeg: their errors longjmp, which Swift cannot survive.
@@ -44,7 +43,7 @@ let package = Package(
         .target(name: "ImageIO", dependencies: ["CImageShim"]),
         // Reproducible matrix products (see vc_gemm.h); optimised in every build, or the debug test suite would crawl.
         .target(name: "CGemm", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "NeuralNet", dependencies: ["CGemm", "COpenBLAS"], swiftSettings: unchecked),
+        .target(name: "NeuralNet", dependencies: ["CGemm"], swiftSettings: unchecked),
         .target(name: "VAE", dependencies: ["NeuralNet", "ImageIO", "CZlib"]),
         .target(name: "EntropyCoding"),
         // The shipped models (faces, digits) travel as resources; see ModelStore for how they are found.
@@ -67,6 +66,6 @@ let package = Package(
         .testTarget(name: "CodecTests", dependencies: ["Codec", "ImageFilters"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "CLITests", dependencies: ["vaecodec"]),
+        .testTarget(name: "CLITests", dependencies: ["vaecodec", "Codec"]),
     ]
 )

@@ -40,7 +40,7 @@ typedef float v2 __attribute__((vector_size(8)));
 #undef SUFFIX
 #pragma clang attribute pop
 
-typedef void (*Chains)(int, int, int, float, const float *, long, long, const float *, long, float, float *, long, float *);
+typedef void (*Chains)(int, int, int, float, const float *, long, long, const float *, long, float, float *, long, float *, float *);
 typedef void (*Dots)(int, int, int, float, const float *, long, const float *, long, float, float *, long);
 
 static int isa(void) {
@@ -68,8 +68,11 @@ void vc_sgemm(int transA, int transB, int m, int n, int k, float alpha, const fl
         if (transA) return;  // unsupported; the Swift wrapper refuses it first
         dots[level](m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else {
-        float *panel = n >= 32 ? malloc(sizeof(float) * 32 * (size_t)(k > 0 ? k : 1)) : NULL;
-        chains[level](m, n, k, alpha, a, transA ? 1 : lda, transA ? lda : 1, b, ldb, beta, c, ldc, panel);
+        size_t depth = k > 0 ? (size_t)k : 1;
+        float *packedA = malloc(sizeof(float) * 6 * depth * (size_t)((m + 5) / 6)), *panel = malloc(sizeof(float) * 32 * depth);
+        if (packedA && panel) chains[level](m, n, k, alpha, a, transA ? 1 : lda, transA ? lda : 1, b, ldb, beta, c, ldc, packedA, panel);
+        else abort();  // as Swift does when an allocation fails
+        free(packedA);
         free(panel);
     }
 }

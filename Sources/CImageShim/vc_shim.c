@@ -45,10 +45,30 @@ static void png_read_memory(png_structp png, png_bytep out, size_t count) {
     source->offset += count;
 }
 
+// libpng allocates a chunk's declared length before reading it (png_set_chunk_malloc_max does not cover text
+// chunks in 1.6.39), so a 61-byte file that declares a 2 GB chunk would take 2 GB. The whole file is in memory:
+// walk its chunks first and refuse one that claims more bytes than remain.
+static int png_chunks_fit(const uint8_t *data, size_t size, char *message) {
+    size_t offset = 8;
+    while (offset + 8 <= size) {
+        uint32_t length = (uint32_t)data[offset] << 24 | (uint32_t)data[offset + 1] << 16 | (uint32_t)data[offset + 2] << 8 | data[offset + 3];
+        const uint8_t *type = data + offset + 4;
+        if ((uint64_t)length + 12 > size - offset) {
+            snprintf(message, VC_MESSAGE_SIZE, "file is truncated (chunk %c%c%c%c declares %u bytes, %zu remain)",
+                     type[0] & 0x7f, type[1] & 0x7f, type[2] & 0x7f, type[3] & 0x7f, length, size - offset - 8);
+            return 0;
+        }
+        offset += (size_t)length + 12;
+        if (memcmp(type, "IEND", 4) == 0) break;
+    }
+    return 1;
+}
+
 int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
                   char message[VC_MESSAGE_SIZE]) {
     memset(out, 0, sizeof *out);
     message[0] = 0;
+    if (!png_chunks_fit(data, size, message)) return VC_ERROR;
     png_source source = {data, size, 0, message};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &source, png_fail, png_warn);
     if (!png) { set_message(message, "out of memory"); return VC_NO_MEMORY; }
@@ -62,6 +82,9 @@ int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t 
 
     png_set_read_fn(png, &source, png_read_memory);
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff); // our own limit below names the size
+    // Belt and braces beside png_chunks_fit: no chunk allocation beyond the file's size, at most 128 ancillary chunks.
+    png_set_chunk_malloc_max(png, size + 1);
+    png_set_chunk_cache_max(png, 128);
     png_read_info(png, info);
     uint32_t width = png_get_image_width(png, info), height = png_get_image_height(png, info);
     if (exceeds(width, height, max_side, max_pixels)) {
@@ -75,22 +98,47 @@ int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t 
     out->progressive = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
 
     // Normalise every variant to 8-bit gray, gray+alpha, RGB or RGBA on the stored values (no gamma change).
-    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    // Palette images are read as one index a byte and expanded below: libpng would read an index past the palette
+    // as black and say nothing, and such a file is damaged.
+    int palette = color_type == PNG_COLOR_TYPE_PALETTE;
+    int transparency = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+    if (palette) png_set_packing(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && out->source_bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (transparency && !palette) png_set_tRNS_to_alpha(png);
     if (out->source_bit_depth == 16) png_set_scale_16(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
 
-    uint32_t channels = png_get_channels(png, info);
+    uint32_t stored = png_get_channels(png, info), channels = palette ? (transparency ? 4 : 3) : stored;
     size_t row_bytes = png_get_rowbytes(png, info);
-    if (row_bytes != (size_t)width * channels) png_error(png, "unexpected row layout");
-    pixels = malloc(row_bytes * height);
+    if (row_bytes != (size_t)width * stored) png_error(png, "unexpected row layout");
+    pixels = malloc((size_t)width * height * channels);
     rows = malloc(sizeof(png_bytep) * height);
     if (!pixels || !rows) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
-    for (uint32_t y = 0; y < height; y++) rows[y] = pixels + (size_t)y * row_bytes;
+    // Indices go to the end of the pixel buffer, so expanding front to back never overwrites one not yet read.
+    uint8_t *first = pixels + (size_t)width * height * (channels - stored);
+    for (uint32_t y = 0; y < height; y++) rows[y] = first + (size_t)y * row_bytes;
     png_read_image(png, rows);
     png_read_end(png, NULL); // reaches IEND, so a file cut after the pixel data is still caught
+    if (palette) {
+        png_colorp colours = NULL;
+        int entries = 0, opaque = 0;
+        png_bytep alphas = NULL;
+        png_get_PLTE(png, info, &colours, &entries);
+        if (transparency) png_get_tRNS(png, info, &alphas, &opaque, NULL);
+        for (size_t i = 0; i < (size_t)width * height; i++) {
+            int index = first[i];
+            if (index >= entries) {
+                snprintf(message, VC_MESSAGE_SIZE, "palette index %d is past the palette's %d entries", index, entries);
+                goto done;
+            }
+            uint8_t *target = pixels + i * channels;
+            target[0] = colours[index].red;
+            target[1] = colours[index].green;
+            target[2] = colours[index].blue;
+            if (transparency) target[3] = index < opaque ? alphas[index] : 255;
+        }
+    }
 
     out->pixels = pixels;
     pixels = NULL;

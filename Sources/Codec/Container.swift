@@ -105,11 +105,17 @@ public struct Container: Equatable, Sendable {
         }
         guard bytes.count - offset >= RANS.stateByteCount else { throw fail("file is truncated (\(bytes.count) bytes)") }
         let header = ContainerHeader(formatHint: hint, rung: bytes[1] & 0x0F, modelID: bytes[2], width: width, height: height)
+        // One image, model and rung make exactly one file: a size spelled out for 64x64, or in more LEB128 bytes than
+        // it needs, would be a second file for the same content, so it is refused (the check covers these bytes).
+        guard header.serialized().elementsEqual(bytes[..<offset]) else {
+            throw fail("damaged header (not in canonical form: the size \(width)x\(height) takes \(offset - 3) bytes where the canonical header has \(header.byteCount - 3))")
+        }
         return Container(header: header, payload: Array(bytes[offset...]))
     }
 
     /// The value the payload's rANS initial state carries (its low `RANS.checkBits` bits): a CRC-32 of the
     /// model's full fingerprint (8 bytes, big-endian), the header's bytes and the symbols (Int32, little-endian).
+    /// `parse` accepts only canonical headers, so the header's bytes are those stored in the file.
     public static func integrityCheck(header: ContainerHeader, symbols: [Int32], fingerprint: UInt64) -> UInt32 {
         var crc = CRC32()
         crc.update((0..<8).map { UInt8(truncatingIfNeeded: fingerprint >> (56 - 8 * $0)) })

@@ -37,7 +37,7 @@ public enum Parallel {
             results.deinitialize()
             results.deallocate()
         }
-        _ = results.initialize(repeating: nil)
+        results.initialize(repeating: nil)
         nonisolated(unsafe) let (output, work) = (results, body)
         let next = NSLock()
         nonisolated(unsafe) var taken = 0

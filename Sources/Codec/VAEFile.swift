@@ -39,11 +39,28 @@ public enum VAEFile {
         public var model: CodecModel
     }
 
+    /// The largest output `decompress` produces unless told otherwise: 4096 x 4096. A 19-byte file may declare
+    /// 16384 x 16384, which would take seconds and over a gigabyte to produce from a 64x64 canvas; anyone can compute
+    /// the integrity check, so the check does not stop that.
+    public static let defaultMaxOutputPixels = 1 << 24
+
+    /// Throws unless the file's declared size is within `limit` pixels.
+    public static func checkOutputSize(_ header: ContainerHeader, limit: Int, name: String) throws {
+        let pixels = header.width * header.height
+        guard pixels <= limit else {
+            throw ContainerError(file: name, problem: "declares a \(header.width)x\(header.height) output (\(pixels) pixels), over the "
+                                 + "\(limit)-pixel limit; pass --max-output-pixels \(pixels) to decode it")
+        }
+    }
+
     /// Decodes a .vae file to its image at the width and height in its header.
-    /// - Throws: `ContainerError` naming `name` when the file is malformed, damaged, or made by a model the registry
-    ///   does not have; the model file's own error when it cannot be loaded.
-    public static func decompress(_ bytes: [UInt8], name: String, registry: ModelRegistry) throws -> Decoded {
+    /// - Parameter maxOutputPixels: files that declare a larger output are refused before anything is decoded.
+    /// - Throws: `ContainerError` naming `name` when the file is malformed, damaged, too large, or made by a model the
+    ///   registry does not have; the model file's own error when it cannot be loaded.
+    public static func decompress(_ bytes: [UInt8], name: String, registry: ModelRegistry,
+                                  maxOutputPixels: Int = defaultMaxOutputPixels) throws -> Decoded {
         let container = try Container.parse(bytes, name: name)
+        try checkOutputSize(container.header, limit: maxOutputPixels, name: name)
         guard let found = try symbols(of: container, name: name, registry: registry) else {
             throw unknownModel(container.header.modelID, name: name, registry: registry)
         }
@@ -56,12 +73,14 @@ public enum VAEFile {
     /// are decoded in batches on `workers` threads. A file that fails has its error as its result; the others are
     /// unaffected. The images are the same as one call per file gives.
     public static func decompress(_ files: [(bytes: [UInt8], name: String)], registry: ModelRegistry,
-                                  batchSize: Int = 64, workers: Int = 2) -> [Result<Decoded, Error>] {
+                                  maxOutputPixels: Int = defaultMaxOutputPixels, batchSize: Int = 64,
+                                  workers: Int = 2) -> [Result<Decoded, Error>] {
         var results = [Result<Decoded, Error>?](repeating: nil, count: files.count)
         var byModel: [String: [(index: Int, header: ContainerHeader, symbols: [Int32])]] = [:]
         for (i, file) in files.enumerated() {
             do {
                 let container = try Container.parse(file.bytes, name: file.name)
+                try checkOutputSize(container.header, limit: maxOutputPixels, name: file.name)
                 guard let found = try symbols(of: container, name: file.name, registry: registry) else {
                     throw unknownModel(container.header.modelID, name: file.name, registry: registry)
                 }

@@ -115,6 +115,7 @@ public enum Files {
         case EACCES: "permission denied"
         case EISDIR: "is a directory"
         case ENOSPC: "no space left on device"
+        case EPIPE: "the reader closed the pipe"
         default: String(cString: strerror(code))
         }
     }

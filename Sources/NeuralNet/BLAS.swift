@@ -1,5 +1,4 @@
 import CGemm
-import COpenBLAS
 import Dispatch
 import Foundation
 import Synchronization
@@ -8,17 +7,9 @@ import Synchronization
 /// element's sum depends only on the operands and the transposes, never on the shape of the batch around it, the thread
 /// count or the CPU's vector width, so a codec built on it writes the same bytes for the same image. (OpenBLAS does not
 /// promise that: its results for one row change with the number of rows beside it and with its thread count.) OpenBLAS
-/// stays as the speed reference that benchmarks report against.
+/// stays as the speed reference that benchmarks report against (`OpenBLASReference`).
 public enum BLAS {
     private static let threads = Atomic<Int>(1)
-
-    /// Sets the threads each product may use (the CLI's default is 2) and repairs OpenBLAS's kernel choice on CPUs
-    /// newer than the library, so the reference it measures is a fair one (see `selectKernels`).
-    public static func setThreads(_ count: Int = 2) {
-        selectKernels()
-        openblas_set_num_threads(Int32(count))
-        threadCount = count
-    }
 
     /// Threads one product may use. One setting for the whole process: results never depend on it, only speed does.
     public static var threadCount: Int {
@@ -64,15 +55,63 @@ public enum BLAS {
     /// Below these a second thread costs more in waking up than it saves.
     private static let (columnsPerThread, flopsPerThread) = (64, 1 << 22)
 
-    /// The kernel family OpenBLAS is using, e.g. "SkylakeX", "Haswell", "Prescott".
-    public static var coreName: String { String(cString: openblas_get_corename()) }
+    /// Best-of-`repeats` throughput of NeuralNet's own square-ish product, in GFLOP/s (2·m·n·k flops per call).
+    public static func measureGFLOPS(m: Int = 1024, n: Int = 1024, k: Int = 1024, repeats: Int = 10) -> Double {
+        let (a, b) = ([Float](repeating: 0.5, count: m * k), [Float](repeating: 0.25, count: k * n))
+        var c = [Float](repeating: 0, count: m * n)
+        return bestGFLOPS(m: m, n: n, k: k, repeats: repeats) {
+            sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, beta: 0, c: &c, ldc: n)
+        }
+    }
 
-    /// A DYNAMIC_ARCH OpenBLAS that does not recognise the CPU model (0.3.21 and a 2023 Xeon)
-    /// falls back to its SSE3 "Prescott" kernels, 5× slower than AVX-512 ones. When that
-    /// happened and the user did not choose a core type, re-run its dispatcher with the best
-    /// family the CPU's feature flags allow. Only touches OpenBLAS before any product is in flight.
-    public static func selectKernels() {
-        guard coreName.lowercased() == "prescott", ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
+    static func bestGFLOPS(m: Int, n: Int, k: Int, repeats: Int, _ product: () -> Void) -> Double {
+        var best = Double.infinity
+        for _ in 0..<(repeats + 1) {  // the first call warms up threads and caches
+            let start = DispatchTime.now().uptimeNanoseconds
+            product()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        }
+        return 2.0 * Double(m) * Double(n) * Double(k) / best * 1e-9
+    }
+}
+
+/// OpenBLAS, the speed reference benchmarks report against, loaded only when one measures it: linked in, its thread
+/// pool would start with every process and spin beside the work.
+public enum OpenBLASReference {
+    private typealias SetThreads = @convention(c) (Int32) -> Void
+    private typealias CoreName = @convention(c) () -> UnsafePointer<CChar>
+    private typealias Hook = @convention(c) () -> Void
+    private typealias Sgemm = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>, Int32,
+                                              UnsafePointer<Float>, Int32, Float, UnsafeMutablePointer<Float>, Int32) -> Void
+    nonisolated(unsafe) private static let library: UnsafeMutableRawPointer? = dlopen("libopenblas.so.0", RTLD_NOW) ?? dlopen("libopenblas.so", RTLD_NOW)
+
+    private static func symbol<T>(_ name: String, as type: T.Type) -> T? {
+        library.flatMap { dlsym($0, name) }.map { unsafeBitCast($0, to: type) }
+    }
+
+    /// The kernel family OpenBLAS chose, e.g. "SkylakeX", "Haswell", "Prescott"; nil when OpenBLAS is not installed.
+    public static var coreName: String? { symbol("openblas_get_corename", as: CoreName.self).map { String(cString: $0()) } }
+
+    /// Best-of-`repeats` cblas_sgemm throughput on `threads` threads, in GFLOP/s; nil when OpenBLAS is not installed.
+    public static func measureGFLOPS(threads: Int = 2, m: Int = 1024, n: Int = 1024, k: Int = 1024, repeats: Int = 10) -> Double? {
+        guard let sgemm = symbol("cblas_sgemm", as: Sgemm.self), let setThreads = symbol("openblas_set_num_threads", as: SetThreads.self) else {
+            return nil
+        }
+        selectKernels()
+        setThreads(Int32(threads))
+        let (a, b) = ([Float](repeating: 0.5, count: m * k), [Float](repeating: 0.25, count: k * n))
+        var c = [Float](repeating: 0, count: m * n)
+        return BLAS.bestGFLOPS(m: m, n: n, k: k, repeats: repeats) {
+            // CblasRowMajor = 101, CblasNoTrans = 111
+            sgemm(101, 111, 111, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, &c, Int32(n))
+        }
+    }
+
+    /// A DYNAMIC_ARCH OpenBLAS that does not recognise the CPU model (0.3.21 and a 2023 Xeon) falls back to its SSE3
+    /// "Prescott" kernels, 5× slower than AVX-512 ones, which would flatter every ratio against it. When that happened
+    /// and the user did not choose a core type, re-run its dispatcher with the best family the CPU's flags allow.
+    private static func selectKernels() {
+        guard coreName?.lowercased() == "prescott", ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
               let cpuInfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let flagsLine = cpuInfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }
         let flags = Set(flagsLine.split(separator: " ").map(String.init))
@@ -80,34 +119,10 @@ public enum BLAS {
         if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { family = "SkylakeX" }
         else if flags.isSuperset(of: ["avx2", "fma"]) { family = "Haswell" }
         else { return }
-        typealias Hook = @convention(c) () -> Void
-        guard let quit = dlsym(nil, "gotoblas_dynamic_quit"), let initialise = dlsym(nil, "gotoblas_dynamic_init") else { return }
+        guard let quit = symbol("gotoblas_dynamic_quit", as: Hook.self), let initialise = symbol("gotoblas_dynamic_init", as: Hook.self) else { return }
         setenv("OPENBLAS_CORETYPE", family, 1)
-        unsafeBitCast(quit, to: Hook.self)()
-        unsafeBitCast(initialise, to: Hook.self)()
+        quit()
+        initialise()
         unsetenv("OPENBLAS_CORETYPE")
-    }
-
-    /// Best-of-`repeats` throughput of a square-ish sgemm, in GFLOP/s (2·m·n·k flops per call): OpenBLAS's, the
-    /// reference, or with `openBLAS: false` the reproducible kernels that NeuralNet runs.
-    public static func measureSgemmGFLOPS(openBLAS: Bool = true, m: Int = 1024, n: Int = 1024, k: Int = 1024, repeats: Int = 10) -> Double {
-        let a = [Float](repeating: 0.5, count: m * k)
-        let b = [Float](repeating: 0.25, count: k * n)
-        var c = [Float](repeating: 0, count: m * n)
-        var best = Double.infinity
-        for _ in 0..<(repeats + 1) {  // the first call warms up threads and caches
-            let start = DispatchTime.now().uptimeNanoseconds
-            c.withUnsafeMutableBufferPointer { cp in
-                if openBLAS {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n),
-                                0, cp.baseAddress!, Int32(n))
-                } else {
-                    sgemm(transposeA: false, transposeB: false, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
-                }
-            }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-            best = min(best, seconds)
-        }
-        return 2.0 * Double(m) * Double(n) * Double(k) / best * 1e-9
     }
 }

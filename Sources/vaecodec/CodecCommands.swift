@@ -154,6 +154,10 @@ struct DecompressCommand: ParsableCommand {
     @Option(help: "JPEG quality for .jpg outputs.")
     var jpegQuality = 95
 
+    @Option(help: ArgumentHelp("Refuse files that decode to more pixels than this (4096x4096 by default).",
+                               discussion: "Up to 268435456 (16384x16384); each output pixel costs about 6 bytes of memory."))
+    var maxOutputPixels = VAEFile.defaultMaxOutputPixels
+
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
@@ -161,6 +165,9 @@ struct DecompressCommand: ParsableCommand {
 
     func validate() throws {
         if output != nil && inputs.count > 1 { throw ValidationError("-o/--output takes one input only") }
+        if !(1...(ContainerHeader.maxSide * ContainerHeader.maxSide)).contains(maxOutputPixels) {
+            throw ValidationError("--max-output-pixels must be in 1...\(ContainerHeader.maxSide * ContainerHeader.maxSide)")
+        }
         if !(1...100).contains(jpegQuality) { throw ValidationError("--jpeg-quality must be in 1...100") }
         if let output, output != Files.standardStream, ImageFormat(pathExtension: output) == nil {
             throw ValidationError("-o must end in .png, .jpg or .jpeg")
@@ -174,10 +181,11 @@ struct DecompressCommand: ParsableCommand {
         try forEachGroup(inputs, size: 512, weight: { $0.pixels }, progress: "decompress", quiet: common.quiet) { input in
             let (bytes, name) = (try Files.read(input), input == Files.standardStream ? "<stdin>" : input)
             let header = try Container.parse(bytes, name: name).header
+            try VAEFile.checkOutputSize(header, limit: maxOutputPixels, name: name)
             return (input: input, bytes: bytes, name: name, pixels: header.width * header.height)
         } process: { files in
             // Decoded in batches on both cores, then encoded to PNG or JPEG on both cores too.
-            let decoded = VAEFile.decompress(files.map { ($0.bytes, $0.name) }, registry: registry)
+            let decoded = VAEFile.decompress(files.map { ($0.bytes, $0.name) }, registry: registry, maxOutputPixels: maxOutputPixels)
             return Parallel.map(files.count) { i, _ -> Result<(decoded: VAEFile.Decoded, target: String, format: ImageFormat, bytes: [UInt8]), Error> in
                 let (file, result) = (files[i], decoded[i])
                 return Result {

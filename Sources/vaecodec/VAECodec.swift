@@ -22,8 +22,11 @@ struct VAECodec: ParsableCommand {
         } catch {
             exit(withError: error)
         }
-        // Two threads, set once: the machine's cores, and reproducible speed (OpenBLAS would read the environment).
-        BLAS.setThreads(2)
+        // A reader that goes away (`| head`) makes the next write fail with EPIPE, reported as one line and exit 1,
+        // instead of a silent death by SIGPIPE (exit 141).
+        signal(SIGPIPE, SIG_IGN)
+        // Two threads for a product that has the machine to itself: its cores. Results do not depend on it.
+        BLAS.threadCount = 2
         do {
             try command.run()
         } catch let error where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {

@@ -1,4 +1,6 @@
+import Codec
 import Foundation
+import ImageIO
 import Testing
 
 /// The vaecodec executable as a user runs it: exit status, stderr, and what is (not) left on disk.
@@ -140,6 +142,43 @@ struct CLI {
         #expect(object["bytes"] as? Int == (try Data(contentsOf: URL(fileURLWithPath: dir + "/f.vae"))).count)
         #expect((object["bpp"] as? Double ?? 1) <= 0.05)
         #expect(object["header_bytes"] as? Int == 3)
+    }
+
+    /// Finding 2 of the hardening review: a file of a few bytes may declare 16384 x 16384, which took 15 s and 1.5 GB to
+    /// decode. Outputs over --max-output-pixels (4096 x 4096 by default) are refused before anything is decoded.
+    @Test func outputsOverTheLimitAreRefused() throws {
+        let dir = try CLI.temporaryDirectory()
+        let codec = LatentCodec(model: try CodecModel.load(path: CLI.faces, name: "tiny-faces"))
+        let canvas = codec.canvas(of: try ImageCodec.read(CLI.fixture("images/face-gray-64.png")).image.gray()).canvas
+        let symbols = codec.symbols(mean: codec.means([canvas])[0], rung: 0)
+        for (name, width, height) in [("bomb.vae", 16384, 16384), ("wide.vae", 200, 100)] {
+            let file = codec.file(symbols: symbols, header: codec.header(rung: 0, width: width, height: height, hint: .png))
+            try Data(file).write(to: URL(fileURLWithPath: dir + "/" + name))
+        }
+        let bomb = try CLI.run(["decompress", "bomb.vae", "--model", CLI.faces], in: dir)
+        #expect(bomb.status == 1)
+        #expect(bomb.stderr == "vaecodec: bomb.vae: declares a 16384x16384 output (268435456 pixels), over the 16777216-pixel limit; "
+                + "pass --max-output-pixels 268435456 to decode it\n")
+        let refused = try CLI.run(["decompress", "wide.vae", "--model", CLI.faces, "--max-output-pixels", "19999"], in: dir)
+        #expect(refused.status == 1 && refused.stderr.contains("over the 19999-pixel limit"))
+        #expect(CLI.files(in: dir) == ["bomb.vae", "wide.vae"])
+        let accepted = try CLI.run(["decompress", "wide.vae", "--model", CLI.faces, "--max-output-pixels", "20000", "-q"], in: dir)
+        #expect(accepted.status == 0 && CLI.files(in: dir).contains("wide.png"))
+    }
+
+    /// Finding 5: `decompress x.vae -o - | head -c 10` died of SIGPIPE (exit 141) without a word.
+    @Test func aClosedPipeIsOneLineAndExitOne() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["decompress", CLI.fixture("vae/face-gray-64-q60.vae"), "--model", CLI.faces, "-o", "-"]
+        let out = Pipe(), err = Pipe()
+        (process.standardOutput, process.standardError) = (out, err)
+        try process.run()
+        try out.fileHandleForReading.close()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 1)
+        #expect(stderr == "vaecodec: <stdout>: write failed: the reader closed the pipe\n")
     }
 
     @Test func usageErrorsAndMissingFiles() throws {

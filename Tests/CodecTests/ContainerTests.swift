@@ -50,10 +50,21 @@ import Testing
         ([0xAE, 0x90, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80], "file is truncated (header cut short)"),
         ([0xAE, 0x90, 0, 0, 64, 0, 0, 0x80, 0], "damaged header (image size 0x64 is outside 1...16384)"),
         ([0xAE, 0x90, 0, 64, 64, 0, 0, 0x80], "file is truncated (8 bytes)"),
+        ([0xAE, 0x90, 0, 64, 64, 0, 0, 0x80, 0], "damaged header (not in canonical form: the size 64x64 takes 2 bytes where the canonical header has 0)"),
+        ([0xAE, 0x90, 0, 0xC1, 0x80, 0, 64, 0, 0, 0x80, 0], "damaged header (not in canonical form: the size 65x64 takes 4 bytes where the canonical header has 2)"),
     ])
     func headerErrorsAreNamed(bytes: [UInt8], problem: String) {
         let error = #expect(throws: ContainerError.self) { try Container.parse(bytes, name: "f.vae") }
         #expect(error?.description == "f.vae: \(problem)")
+    }
+
+    /// Finding 4 of the hardening review: the same content under a header that spells out 64x64, or pads a size,
+    /// was accepted, so one image had several files. Made by Fixtures/make_hostile.py from the golden files.
+    @Test(arguments: [("vae-explicit-64x64.vae", "64x64 takes 2 bytes where the canonical header has 0"),
+                      ("vae-padded-size.vae", "177x151 takes 5 bytes where the canonical header has 4")])
+    func nonCanonicalHeadersAreRefused(file: String, detail: String) {
+        let error = #expect(throws: ContainerError.self) { try Container.parse(CodecFixture.bytes("hostile/" + file), name: file) }
+        #expect(error?.problem == "damaged header (not in canonical form: the size \(detail))")
     }
 
     @Test func leb128RoundTripsAndRejectsOverlongNumbers() {

@@ -118,6 +118,18 @@ import Testing
         #expect(error?.description.contains("\n") == false)
     }
 
+    /// Findings 3 and 6 of the hardening review, made by Fixtures/make_hostile.py: a 61-byte PNG whose chunk
+    /// declares 2 GB made libpng allocate it before failing; a palette index past the palette was read as black.
+    @Test(arguments: [
+        ("png-chunk-bomb.png", "invalid or damaged PNG: file is truncated (chunk tEXt declares 2147483647 bytes, 20 remain)"),
+        ("png-palette-index.png", "invalid or damaged PNG: palette index 5 is past the palette's 2 entries"),
+    ])
+    func hostilePNGsAreRefusedAsDamage(file: String, expected: String) throws {
+        let path = Fixture.root + "/hostile/" + file
+        let error = #expect(throws: ImageError.self) { try ImageCodec.read(path) }
+        #expect(error?.description == "\(path): \(expected)")
+    }
+
     @Test func everyTruncationOfAValidFileIsRejected() throws {
         for file in ["face-gray-64.png", "face-gray-90.jpg"] {
             let bytes = try Files.read(Fixture.image(file))
