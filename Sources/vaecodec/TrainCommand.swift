@@ -178,9 +178,9 @@ struct TrainCommand: ParsableCommand {
         Terminal.info("data: \(train.count) training and \(validation.count) validation images at \(train.side)x\(train.side) from \(data)", quiet: quiet)
         Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters, "
                       + "\(fixed(model.trainingFlopsPerImage * 1e-6)) MFLOP per image and step", quiet: quiet)
-        let reference = OpenBLASReference.measureGFLOPS().map { "OpenBLAS (\(OpenBLASReference.coreName ?? "?")) at \(fixed($0))" } ?? "OpenBLAS not installed"
-        Terminal.info("sgemm 1024^3 on 2 threads: vaecodec's kernels (\(BLAS.kernelSet)) at \(fixed(BLAS.measureGFLOPS())) GFLOP/s, reference \(reference)",
-                      quiet: quiet)
+        let reference = OpenBLASReference.measureGFLOPS().map { "OpenBLAS (\(OpenBLASReference.coreName ?? "?")) sgemm 1024^3 at \(fixed($0)) GFLOP/s" }
+        Terminal.info("reference: \(reference ?? "OpenBLAS is not installed") on 2 threads; vaecodec's own kernels (\(BLAS.kernelSet)) "
+                      + "\(fixed(BLAS.measureGFLOPS())) GFLOP/s", quiet: quiet)
 
         let trainer = Trainer(model: model, train: train, validation: validation, options: options, history: history)
         let interrupt = InterruptFlag.install()
