@@ -24,6 +24,21 @@ def ihdr(width, height, depth, colour):
     return chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
 
 
+def interlaced_gray(width, height, value):
+    """An 8-bit gray PNG in Adam7 order: seven passes, each a sub-image of filter-0 rows."""
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    raw = bytearray()
+    for x0, y0, dx, dy in passes:
+        columns = range(x0, width, dx)
+        if not columns:
+            continue
+        for y in range(y0, height, dy):
+            raw.append(0)
+            raw.extend(value(x, y) for x in columns)
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 1))
+    return PNG_SIGNATURE + header + chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + chunk(b"IEND", b"")
+
+
 def write(name, data):
     (OUT / name).write_bytes(data)
     print(f"{name}: {len(data)} bytes")
@@ -52,6 +67,15 @@ def main():
     rows = b"\x00\x00\x01" + b"\x00\x05\x07"  # filter byte 0, then two 8-bit indices per row
     write("png-palette-index.png", PNG_SIGNATURE + ihdr(2, 2, 8, 3) + chunk(b"PLTE", b"\x00\x00\x00\xff\xff\xff")
           + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+
+    # Interlaced PNGs are read whole before their rows go out, so they have their own limit (2^24 pixels): a small
+    # one whose pixel at (x, y) is 7x + 3y mod 256 (its rows must come out right), and a 4097x4097 one of zeros.
+    write("png-interlaced-13x11.png", interlaced_gray(13, 11, lambda x, y: (7 * x + 3 * y) % 256))
+    write("png-interlaced-4097x4097.png", interlaced_gray(4097, 4097, lambda x, y: 0))
+
+    # Finding 1: a large image. `compress` reads it a row at a time; `denoise` refuses it (over 2048 x 2048).
+    write("png-zeros-2049x2049.png", PNG_SIGNATURE + ihdr(2049, 2049, 8, 0)
+          + chunk(b"IDAT", zlib.compress(bytes(2050 * 2049), 9)) + chunk(b"IEND", b""))
 
     # Finding 4: non-canonical headers for the same content as two golden files.
     square = (HERE / "vae" / "face-gray-64-q60.vae").read_bytes()  # 64x64: size implicit

@@ -64,8 +64,38 @@ static int png_chunks_fit(const uint8_t *data, size_t size, char *message) {
     return 1;
 }
 
-int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
-                  char message[VC_MESSAGE_SIZE]) {
+// A sink that keeps every row: the whole-image decoders are the row decoders with this sink.
+typedef struct {
+    uint8_t *pixels;
+    size_t row_bytes;
+} image_sink;
+
+static int image_start(void *context, uint32_t width, uint32_t height, uint32_t channels) {
+    image_sink *sink = context;
+    sink->row_bytes = (size_t)width * channels;
+    sink->pixels = malloc(sink->row_bytes * height);
+    return sink->pixels ? VC_OK : VC_NO_MEMORY;
+}
+
+static void image_row(void *context, const uint8_t *samples, uint32_t y) {
+    image_sink *sink = context;
+    memcpy(sink->pixels + (size_t)y * sink->row_bytes, samples, sink->row_bytes);
+}
+
+static int decode_whole(int (*decode)(const uint8_t *, size_t, uint32_t, uint64_t, const vc_row_sink *, vc_image *, char *),
+                        const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
+                        char message[VC_MESSAGE_SIZE]) {
+    image_sink sink = {NULL, 0};
+    vc_row_sink rows = {&sink, image_start, image_row};
+    int status = decode(data, size, max_side, max_pixels, &rows, out, message);
+    if (status == VC_NO_MEMORY && !message[0]) set_message(message, "out of memory");
+    if (status == VC_OK) out->pixels = sink.pixels;
+    else free(sink.pixels);
+    return status;
+}
+
+int vc_png_decode_rows(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, const vc_row_sink *sink,
+                       vc_image *out, char message[VC_MESSAGE_SIZE]) {
     memset(out, 0, sizeof *out);
     message[0] = 0;
     if (!png_chunks_fit(data, size, message)) return VC_ERROR;
@@ -74,8 +104,7 @@ int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t 
     if (!png) { set_message(message, "out of memory"); return VC_NO_MEMORY; }
     png_infop info = png_create_info_struct(png);
     // Written after setjmp and read after longjmp: volatile so the values survive the jump.
-    uint8_t *volatile pixels = NULL;
-    png_bytep *volatile rows = NULL;
+    uint8_t *volatile stored_rows = NULL, *volatile expanded = NULL;
     volatile int status = VC_ERROR;
     if (!info) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
     if (setjmp(png_jmpbuf(png))) goto done;
@@ -93,12 +122,20 @@ int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t 
         goto done;
     }
     int color_type = png_get_color_type(png, info);
+    int interlaced = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
     out->source_bit_depth = png_get_bit_depth(png, info);
     out->source_color_type = (uint32_t)color_type;
-    out->progressive = png_get_interlace_type(png, info) != PNG_INTERLACE_NONE;
+    out->progressive = (uint32_t)interlaced;
+    // An interlaced image arrives in seven passes over the whole picture, so it is read whole before its rows go out.
+    if (interlaced && (uint64_t)width * height > VC_INTERLACED_MAX_PIXELS) {
+        snprintf(message, VC_MESSAGE_SIZE, "interlaced image is %ux%u, over the limit for interlaced PNGs (%u pixels)", width,
+                 height, VC_INTERLACED_MAX_PIXELS);
+        status = VC_TOO_LARGE;
+        goto done;
+    }
 
     // Normalise every variant to 8-bit gray, gray+alpha, RGB or RGBA on the stored values (no gamma change).
-    // Palette images are read as one index a byte and expanded below: libpng would read an index past the palette
+    // Palette images are read as one index a byte and expanded here: libpng would read an index past the palette
     // as black and say nothing, and such a file is damaged.
     int palette = color_type == PNG_COLOR_TYPE_PALETTE;
     int transparency = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
@@ -106,51 +143,63 @@ int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t 
     if (color_type == PNG_COLOR_TYPE_GRAY && out->source_bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (transparency && !palette) png_set_tRNS_to_alpha(png);
     if (out->source_bit_depth == 16) png_set_scale_16(png);
-    png_set_interlace_handling(png);
+    int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
 
     uint32_t stored = png_get_channels(png, info), channels = palette ? (transparency ? 4 : 3) : stored;
     size_t row_bytes = png_get_rowbytes(png, info);
     if (row_bytes != (size_t)width * stored) png_error(png, "unexpected row layout");
-    pixels = malloc((size_t)width * height * channels);
-    rows = malloc(sizeof(png_bytep) * height);
-    if (!pixels || !rows) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
-    // Indices go to the end of the pixel buffer, so expanding front to back never overwrites one not yet read.
-    uint8_t *first = pixels + (size_t)width * height * (channels - stored);
-    for (uint32_t y = 0; y < height; y++) rows[y] = first + (size_t)y * row_bytes;
-    png_read_image(png, rows);
-    png_read_end(png, NULL); // reaches IEND, so a file cut after the pixel data is still caught
+    png_colorp colours = NULL;
+    int entries = 0, opaque = 0;
+    png_bytep alphas = NULL;
     if (palette) {
-        png_colorp colours = NULL;
-        int entries = 0, opaque = 0;
-        png_bytep alphas = NULL;
         png_get_PLTE(png, info, &colours, &entries);
         if (transparency) png_get_tRNS(png, info, &alphas, &opaque, NULL);
-        for (size_t i = 0; i < (size_t)width * height; i++) {
-            int index = first[i];
-            if (index >= entries) {
-                snprintf(message, VC_MESSAGE_SIZE, "palette index %d is past the palette's %d entries", index, entries);
-                goto done;
-            }
-            uint8_t *target = pixels + i * channels;
-            target[0] = colours[index].red;
-            target[1] = colours[index].green;
-            target[2] = colours[index].blue;
-            if (transparency) target[3] = index < opaque ? alphas[index] : 255;
-        }
     }
-
-    out->pixels = pixels;
-    pixels = NULL;
+    stored_rows = malloc(row_bytes * (interlaced ? height : 1));
+    expanded = palette ? malloc((size_t)width * channels) : NULL;
+    if (!stored_rows || (palette && !expanded)) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
+    if (interlaced) {
+        for (int pass = 0; pass < passes; pass++)
+            for (uint32_t y = 0; y < height; y++) png_read_row(png, stored_rows + (size_t)y * row_bytes, NULL);
+    }
     out->width = width;
     out->height = height;
     out->channels = channels;
+    int started = sink->start(sink->context, width, height, channels);
+    if (started != VC_OK) { status = started; goto done; }
+    for (uint32_t y = 0; y < height; y++) {
+        uint8_t *row = stored_rows + (interlaced ? (size_t)y * row_bytes : 0);
+        if (!interlaced) png_read_row(png, row, NULL);
+        if (palette) {
+            for (uint32_t x = 0; x < width; x++) {
+                int index = row[x];
+                if (index >= entries) {
+                    snprintf(message, VC_MESSAGE_SIZE, "palette index %d is past the palette's %d entries", index, entries);
+                    goto done;
+                }
+                uint8_t *target = expanded + (size_t)x * channels;
+                target[0] = colours[index].red;
+                target[1] = colours[index].green;
+                target[2] = colours[index].blue;
+                if (transparency) target[3] = index < opaque ? alphas[index] : 255;
+            }
+            row = expanded;
+        }
+        sink->row(sink->context, row, y);
+    }
+    png_read_end(png, NULL); // reaches IEND, so a file cut after the pixel data is still caught
     status = VC_OK;
 done:
-    free(pixels);
-    free(rows);
+    free(stored_rows);
+    free(expanded);
     png_destroy_read_struct(&png, info ? &info : NULL, NULL);
     return status;
+}
+
+int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
+                  char message[VC_MESSAGE_SIZE]) {
+    return decode_whole(vc_png_decode_rows, data, size, max_side, max_pixels, out, message);
 }
 
 typedef struct {
@@ -233,13 +282,20 @@ typedef struct {
     struct jpeg_error_mgr manager; // first, so libjpeg's pointer to it is a pointer to this
     jmp_buf jump;
     char *message;
+    int status; // VC_ERROR, or VC_NO_MEMORY when libjpeg ran out of its working memory
 } jpeg_failure;
 
 static void jpeg_fail(j_common_ptr cinfo) {
     jpeg_failure *failure = (jpeg_failure *)cinfo->err;
     char text[JMSG_LENGTH_MAX];
     (*cinfo->err->format_message)(cinfo, text);
-    set_message(failure->message, text);
+    if (cinfo->err->msg_code == JERR_NO_BACKING_STORE) {
+        // libjpeg wanted more than VC_JPEG_MAX_MEMORY: a progressive file keeps every coefficient while it decodes.
+        snprintf(failure->message, VC_MESSAGE_SIZE, "needs over %ld MiB of decoder memory (%s)", VC_JPEG_MAX_MEMORY >> 20, text);
+        failure->status = VC_NO_MEMORY;
+    } else {
+        set_message(failure->message, text);
+    }
     longjmp(failure->jump, 1);
 }
 
@@ -250,8 +306,8 @@ static void jpeg_message(j_common_ptr cinfo, int level) {
 
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
 
-int vc_jpeg_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
-                   char message[VC_MESSAGE_SIZE]) {
+int vc_jpeg_decode_rows(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, const vc_row_sink *sink,
+                        vc_image *out, char message[VC_MESSAGE_SIZE]) {
     memset(out, 0, sizeof *out);
     message[0] = 0;
     struct jpeg_decompress_struct cinfo;
@@ -261,12 +317,17 @@ int vc_jpeg_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t
     failure.manager.emit_message = jpeg_message;
     failure.manager.output_message = jpeg_silent;
     failure.message = message;
-    uint8_t *volatile pixels = NULL;
-    JSAMPLE *volatile row = NULL;
+    failure.status = VC_ERROR;
+    JSAMPLE *volatile row = NULL, *volatile converted = NULL;
     volatile int status = VC_ERROR;
-    if (setjmp(failure.jump)) goto done;
+    if (setjmp(failure.jump)) {
+        status = failure.status;
+        goto done;
+    }
 
     jpeg_create_decompress(&cinfo);
+    // libjpeg's own working memory (a progressive file keeps every coefficient) stays within this, or it fails.
+    cinfo.mem->max_memory_to_use = VC_JPEG_MAX_MEMORY;
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
     if (exceeds(cinfo.image_width, cinfo.image_height, max_side, max_pixels)) {
@@ -284,36 +345,43 @@ int vc_jpeg_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t
 
     uint32_t width = cinfo.output_width, height = cinfo.output_height;
     uint32_t channels = cmyk ? 3 : (uint32_t)cinfo.output_components;
-    pixels = malloc((size_t)width * height * channels);
     row = malloc((size_t)width * cinfo.output_components);
-    if (!pixels || !row) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
-    // Adobe's CMYK JPEGs store inverted ink values; that is the common case for CMYK and YCCK files.
-    int inverted = cinfo.saw_Adobe_marker;
-    while (cinfo.output_scanline < height) {
-        uint8_t *target = pixels + (size_t)cinfo.output_scanline * width * channels;
-        JSAMPROW rows[1] = {cmyk ? row : target};
-        jpeg_read_scanlines(&cinfo, rows, 1);
-        if (!cmyk) continue;
-        for (uint32_t x = 0; x < width; x++) {
-            unsigned c = row[4 * x], m = row[4 * x + 1], y = row[4 * x + 2], k = row[4 * x + 3];
-            if (!inverted) { c = 255 - c; m = 255 - m; y = 255 - y; k = 255 - k; }
-            target[3 * x] = (uint8_t)((c * k + 127) / 255);
-            target[3 * x + 1] = (uint8_t)((m * k + 127) / 255);
-            target[3 * x + 2] = (uint8_t)((y * k + 127) / 255);
-        }
-    }
-    jpeg_finish_decompress(&cinfo);
-    out->pixels = pixels;
-    pixels = NULL;
+    converted = cmyk ? malloc((size_t)width * 3) : NULL;
+    if (!row || (cmyk && !converted)) { set_message(message, "out of memory"); status = VC_NO_MEMORY; goto done; }
     out->width = width;
     out->height = height;
     out->channels = channels;
+    int started = sink->start(sink->context, width, height, channels);
+    if (started != VC_OK) { status = started; goto done; }
+    // Adobe's CMYK JPEGs store inverted ink values; that is the common case for CMYK and YCCK files.
+    int inverted = cinfo.saw_Adobe_marker;
+    while (cinfo.output_scanline < height) {
+        uint32_t y = cinfo.output_scanline;
+        JSAMPROW rows[1] = {row};
+        jpeg_read_scanlines(&cinfo, rows, 1);
+        if (cmyk) {
+            for (uint32_t x = 0; x < width; x++) {
+                unsigned c = row[4 * x], m = row[4 * x + 1], yellow = row[4 * x + 2], k = row[4 * x + 3];
+                if (!inverted) { c = 255 - c; m = 255 - m; yellow = 255 - yellow; k = 255 - k; }
+                converted[3 * x] = (uint8_t)((c * k + 127) / 255);
+                converted[3 * x + 1] = (uint8_t)((m * k + 127) / 255);
+                converted[3 * x + 2] = (uint8_t)((yellow * k + 127) / 255);
+            }
+        }
+        sink->row(sink->context, cmyk ? converted : row, y);
+    }
+    jpeg_finish_decompress(&cinfo);
     status = VC_OK;
 done:
-    free(pixels);
     free(row);
+    free(converted);
     jpeg_destroy_decompress(&cinfo);
     return status;
+}
+
+int vc_jpeg_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
+                   char message[VC_MESSAGE_SIZE]) {
+    return decode_whole(vc_jpeg_decode_rows, data, size, max_side, max_pixels, out, message);
 }
 
 int vc_jpeg_encode(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels, int quality,

@@ -43,11 +43,48 @@ public struct EncoderSettings: Sendable {
 
 /// One image to code: its pixels, the region the file restores (crop), and the original's format.
 public struct EncoderInput {
-    public var image: GrayImage
-    public var crop: Int?
+    enum Source {
+        case image(GrayImage, crop: Int?)
+        case canvases([Int: GrayImage], width: Int, height: Int)
+    }
+
+    let source: Source
     public var hint: ContainerHeader.FormatHint
+
+    /// A whole image; `crop` codes only its central square of that side (`Canvas.codedRegion`).
     public init(image: GrayImage, crop: Int? = nil, hint: ContainerHeader.FormatHint) {
-        (self.image, self.crop, self.hint) = (image, crop, hint)
+        (source, self.hint) = (.image(image, crop: crop), hint)
+    }
+
+    /// An image already reduced to the canvases of the models that will code it, one per canvas side, as
+    /// `ImageCodec.decodeCanvases` makes them from a file without holding it whole; `width` x `height` is the region's
+    /// size, restored on decoding.
+    public init(canvases: [GrayImage], width: Int, height: Int, hint: ContainerHeader.FormatHint) {
+        (source, self.hint) = (.canvases(Dictionary(canvases.map { ($0.width, $0) }, uniquingKeysWith: { a, _ in a }), width: width, height: height), hint)
+    }
+
+    /// The canvas a model of this side codes, and the size of the region it stands for.
+    func canvas(side: Int) -> (canvas: GrayImage, width: Int, height: Int) {
+        switch source {
+        case .image(let image, let crop): return Self.canvas(of: image, crop: crop, side: side)
+        case .canvases(let canvases, let width, let height):
+            guard let canvas = canvases[side] else { preconditionFailure("no \(side)x\(side) canvas among the input's \(canvases.keys.sorted())") }
+            return (canvas, width, height)
+        }
+    }
+
+    static func canvas(of image: GrayImage, crop: Int?, side: Int) -> (canvas: GrayImage, width: Int, height: Int) {
+        let region = Canvas.codedRegion(width: image.width, height: image.height, crop: crop)
+        let cropped = crop.map { image.cropped(to: CropBox.centered(width: image.width, height: image.height, crop: $0)) } ?? image
+        return (Canvas.resize(cropped, width: side, height: side), region.width, region.height)
+    }
+
+    /// Samples held, for bounding how many inputs are in memory at once.
+    public var sampleCount: Int {
+        switch source {
+        case .image(let image, _): image.pixels.count
+        case .canvases(let canvases, _, _): canvases.values.reduce(0) { $0 + $1.pixels.count }
+        }
     }
 }
 
@@ -84,7 +121,7 @@ public enum BatchEncoder {
         precondition(!models.isEmpty)
         if settings.effort == .best {
             return ModelWorkers.inBatches(inputs.count, models: models, batchSize: settings.batchSize, workers: settings.workers) { range, models in
-                inputs[range].map { RateControl.encode($0.image, models: models, target: target, crop: $0.crop, hint: $0.hint, refiner: settings.refiner) }
+                inputs[range].map { RateControl.encode($0, models: models, target: target, refiner: settings.refiner) }
             }
         }
         let families = inFamilies(models, \.name)
@@ -207,7 +244,7 @@ public enum BatchEncoder {
 
     static func prepare(_ model: CodecModel, images: [Int], inputs: [EncoderInput], sizes: Bool = false) -> [Prepared] {
         let codec = LatentCodec(model: model)
-        let canvases = images.map { codec.canvas(of: inputs[$0].image, crop: inputs[$0].crop) }
+        let canvases = images.map { inputs[$0].canvas(side: model.canvas) }
         let means = codec.means(canvases.map(\.canvas))
         return zip(zip(images, canvases), means).map { pair, mean in
             let (image, canvas) = pair

@@ -98,6 +98,10 @@ public struct Denoiser {
     /// bench's latency for each image.
     public static let singleImageBLASThreads = 1
 
+    /// The largest image `denoise` takes: 2048 x 2048. Denoising works on the whole image in Float planes, about 90
+    /// bytes a pixel at its peak (375 MB for a 2048 x 2048 JPEG); larger files are refused before decoding.
+    public static let maxPixels = 1 << 22
+
     /// The candidate models worth trying as priors: spatial-latent members of a family are left out when a global one
     /// is there. Measured on 100 held-out faces (sigma 15, 25, 50), faces-grid as the prior gave 32.26, 29.46 and
     /// 25.61 dB against the global faces members' 32.16, 29.51 and 25.73, at 2.5 times the time: its 1,024 latents

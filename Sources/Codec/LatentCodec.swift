@@ -17,9 +17,7 @@ public struct LatentCodec {
 
     /// The region a file's image contributes, and the model's view of it (pixel values 0...255).
     public func canvas(of image: GrayImage, crop: Int? = nil) -> (canvas: GrayImage, width: Int, height: Int) {
-        var region = image
-        if let crop { region = image.cropped(to: CropBox.centered(width: image.width, height: image.height, crop: crop)) }
-        return (Canvas.resize(region, width: model.canvas, height: model.canvas), region.width, region.height)
+        EncoderInput.canvas(of: image, crop: crop, side: model.canvas)
     }
 
     /// Encoder means for a batch of canvases, [N][latent].

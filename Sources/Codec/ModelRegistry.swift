@@ -66,6 +66,13 @@ public final class ModelRegistry: @unchecked Sendable {
     /// The number of weights of the model called `name`, from its file's header.
     public func parameterCount(named name: String) throws -> Double { try handle(name).config().parameterCount }
 
+    /// The canvas sides of the models `selection` names, from their headers (a path not in the registry is loaded).
+    public func canvasSides(_ selection: String) throws -> [Int] {
+        let members = names(selection)
+        let sides = members.isEmpty ? try load(selection).map(\.canvas) : try members.map { try handle($0).config().canvas }
+        return Set(sides).sorted()
+    }
+
     /// The model called `name`, loaded on first use and kept.
     public func model(named name: String) throws -> CodecModel { try handle(name).model() }
 

@@ -70,15 +70,24 @@ public struct EncodingChoice {
 public enum RateControl {
     public static func encode(_ image: GrayImage, models: [CodecModel], target: RateTarget, crop: Int? = nil,
                               hint: ContainerHeader.FormatHint, refiner: LatentRefiner = LatentRefiner()) -> EncodingChoice {
-        let all = candidates(image, models: models, crop: crop, hint: hint)
+        encode(EncoderInput(image: image, crop: crop, hint: hint), models: models, target: target, refiner: refiner)
+    }
+
+    public static func encode(_ input: EncoderInput, models: [CodecModel], target: RateTarget,
+                              refiner: LatentRefiner = LatentRefiner()) -> EncodingChoice {
+        let all = candidates(input, models: models)
         return refine(choose(among: all, target: target), among: all, target: target, refiner: refiner)
     }
 
     /// Every way the models can code the image (each model at each of its rungs).
     public static func candidates(_ image: GrayImage, models: [CodecModel], crop: Int? = nil,
                                   hint: ContainerHeader.FormatHint) -> [EncodingChoice] {
+        candidates(EncoderInput(image: image, crop: crop, hint: hint), models: models)
+    }
+
+    public static func candidates(_ input: EncoderInput, models: [CodecModel]) -> [EncodingChoice] {
         precondition(!models.isEmpty)
-        return models.flatMap { candidates(image, model: $0, crop: crop, hint: hint) }
+        return models.flatMap { candidates(input, model: $0) }
     }
 
     public static func choose(among all: [EncodingChoice], target: RateTarget) -> EncodingChoice {
@@ -129,12 +138,12 @@ public enum RateControl {
     }
 
     /// The image coded at every rung of one model: one encoder pass, one batched decoder pass.
-    static func candidates(_ image: GrayImage, model: CodecModel, crop: Int?, hint: ContainerHeader.FormatHint) -> [EncodingChoice] {
+    static func candidates(_ input: EncoderInput, model: CodecModel) -> [EncodingChoice] {
         let codec = LatentCodec(model: model)
-        let (canvas, width, height) = codec.canvas(of: image, crop: crop)
+        let (canvas, width, height) = input.canvas(side: model.canvas)
         let mean = codec.means([canvas])[0]
         return choices(model: model, coded: (0..<codec.rungCount).map { rung in
-            (mean, codec.symbols(mean: mean, rung: rung), rung, canvas, codec.header(rung: rung, width: width, height: height, hint: hint))
+            (mean, codec.symbols(mean: mean, rung: rung), rung, canvas, codec.header(rung: rung, width: width, height: height, hint: input.hint))
         })
     }
 

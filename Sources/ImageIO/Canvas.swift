@@ -21,6 +21,20 @@ public struct CropBox: Sendable, Equatable, Codable {
 public enum Canvas {
     public static let defaultSide = 64
 
+    /// The region of a width x height image that `compress` and `denoise` code: the whole image, squeezed to the
+    /// square canvas and restored on output, or with `crop` the central square of that side (clipped to the image).
+    public static func codedRegion(width: Int, height: Int, crop: Int?) -> (x: Int, y: Int, width: Int, height: Int) {
+        guard let crop else { return (0, 0, width, height) }
+        let box = CropBox.centered(width: width, height: height, crop: crop)
+        return (box.x, box.y, box.side, box.side)
+    }
+
+    /// The region training and `vaecodec canvas` use: the central square of side `crop`, or of the shorter side.
+    public static func centralSquare(width: Int, height: Int, crop: Int?) -> (x: Int, y: Int, width: Int, height: Int) {
+        let box = CropBox.centered(width: width, height: height, crop: crop)
+        return (box.x, box.y, box.side, box.side)
+    }
+
     public static func toCanvas(_ image: GrayImage, crop: Int? = nil, side: Int = defaultSide) -> GrayImage {
         let box = CropBox.centered(width: image.width, height: image.height, crop: crop)
         return resize(image.cropped(to: box), width: side, height: side)
@@ -34,26 +48,60 @@ public enum Canvas {
     public static func resize(_ image: GrayImage, width: Int, height: Int) -> GrayImage {
         precondition(width > 0 && height > 0, "target size must be positive")
         if width == image.width && height == image.height { return image }
-        let columns = ResamplingWeights(from: image.width, to: width)
-        let rows = ResamplingWeights(from: image.height, to: height)
-        // Horizontal pass into a width x source-height plane, then vertical.
-        var horizontal = [Float](repeating: 0, count: width * image.height)
-        for y in 0..<image.height {
-            let row = y * image.width
-            for x in 0..<width {
-                var sum: Float = 0
-                for (index, weight) in columns.taps[x] { sum += weight * image.pixels[row + index] }
-                horizontal[y * width + x] = sum
-            }
+        var resizer = RowResizer(width: image.width, height: image.height, toWidth: width, height: height)
+        image.pixels.withUnsafeBufferPointer { p in
+            for y in 0..<image.height { resizer.add(UnsafeBufferPointer(rebasing: p[(y * image.width)..<((y + 1) * image.width)]), row: y) }
         }
-        var out = [Float](repeating: 0, count: width * height)
-        for y in 0..<height {
-            for (index, weight) in rows.taps[y] {
-                let source = index * width
-                for x in 0..<width { out[y * width + x] += weight * horizontal[source + x] }
-            }
+        return resizer.result()
+    }
+}
+
+/// `Canvas.resize` for an image that arrives a row at a time, top to bottom: it keeps only the output, so a
+/// 16384x16384 source costs one row. Each source row is filtered horizontally, then added to the output rows whose
+/// vertical taps include it; taps are in increasing source order, so every output sample is summed in the same order
+/// as a whole-image pass would, and the result is the same to the bit.
+public struct RowResizer {
+    let sourceWidth: Int, width: Int, height: Int
+    let columns: ResamplingWeights
+    /// For each source row, the output rows it feeds and with what weight, in output order.
+    let feeds: [[(Int, Float)]]
+    var output: [Float]
+    var horizontal: [Float]
+
+    public init(width sourceWidth: Int, height sourceHeight: Int, toWidth width: Int, height: Int) {
+        precondition(sourceWidth > 0 && sourceHeight > 0 && width > 0 && height > 0, "sizes must be positive")
+        (self.sourceWidth, self.width, self.height) = (sourceWidth, width, height)
+        columns = ResamplingWeights(from: sourceWidth, to: width)
+        var feeds = [[(Int, Float)]](repeating: [], count: sourceHeight)
+        for (y, taps) in ResamplingWeights(from: sourceHeight, to: height).taps.enumerated() {
+            for (index, weight) in taps { feeds[index].append((y, weight)) }
         }
-        if width > image.width || height > image.height {
+        self.feeds = feeds
+        output = [Float](repeating: 0, count: width * height)
+        horizontal = [Float](repeating: 0, count: width)
+        upsamples = width > sourceWidth || height > sourceHeight
+    }
+
+    let upsamples: Bool
+
+    /// Adds source row `y` (`sourceWidth` gray samples).
+    public mutating func add(_ row: UnsafeBufferPointer<Float>, row y: Int) {
+        precondition(row.count == sourceWidth, "row \(y) has \(row.count) samples, not \(sourceWidth)")
+        for x in 0..<width {
+            var sum: Float = 0
+            for (index, weight) in columns.taps[x] { sum += weight * row[index] }
+            horizontal[x] = sum
+        }
+        for (target, weight) in feeds[y] {
+            let base = target * width
+            for x in 0..<width { output[base + x] += weight * horizontal[x] }
+        }
+    }
+
+    /// The resized image, once every source row has been added.
+    public func result() -> GrayImage {
+        var out = output
+        if upsamples {
             for i in out.indices { out[i] = min(255, max(0, out[i])) }  // bicubic overshoots at edges
         }
         return GrayImage(width: width, height: height, pixels: out)

@@ -4,6 +4,9 @@ import Glibc
 public enum Files {
     public static let standardStream = "-"
 
+    /// How errors name a path: "<stdin>" for "-".
+    public static func displayName(_ path: String) -> String { path == standardStream ? "<stdin>" : path }
+
     /// Reads a whole file (or stdin for "-"), refusing directories and anything over `limit` bytes.
     public static func read(_ path: String, limit: Int = ImageLimits.maxFileBytes) throws -> [UInt8] {
         if path == standardStream { return try readAll(fd: 0, name: "<stdin>", limit: limit) }
@@ -122,7 +125,7 @@ public enum Files {
 }
 
 public extension ImageCodec {
-    static func read(_ path: String) throws -> DecodedImage {
-        try decode(Files.read(path), name: path == Files.standardStream ? "<stdin>" : path)
+    static func read(_ path: String, maxPixels: Int = ImageLimits.maxPixels) throws -> DecodedImage {
+        try decode(Files.read(path), name: Files.displayName(path), maxPixels: maxPixels)
     }
 }

@@ -21,16 +21,7 @@ public struct Image: Sendable, Equatable {
     public func gray() -> GrayImage {
         var plane = [Float](repeating: 0, count: width * height)
         pixels.withUnsafeBufferPointer { p in
-            for i in 0..<plane.count {
-                let s = i * channels
-                let (luma, alpha): (Float, Float) = switch channels {
-                case 1: (Float(p[s]), 255)
-                case 2: (Float(p[s]), Float(p[s + 1]))
-                case 3: (Luma.bt601(p[s], p[s + 1], p[s + 2]), 255)
-                default: (Luma.bt601(p[s], p[s + 1], p[s + 2]), Float(p[s + 3]))
-                }
-                plane[i] = alpha == 255 ? luma : (luma * alpha + 255 * (255 - alpha)) / 255
-            }
+            plane.withUnsafeMutableBufferPointer { Luma.convert(p, channels: channels, into: $0) }
         }
         return GrayImage(width: width, height: height, pixels: plane)
     }
@@ -40,6 +31,21 @@ public enum Luma {
     @inline(__always)
     public static func bt601(_ r: UInt8, _ g: UInt8, _ b: UInt8) -> Float {
         0.299 * Float(r) + 0.587 * Float(g) + 0.114 * Float(b)
+    }
+
+    /// Interleaved samples (`channels` per pixel) to gray, alpha composited over white: the one conversion that
+    /// `Image.gray()` and the row decoders share.
+    public static func convert(_ samples: UnsafeBufferPointer<UInt8>, channels: Int, into plane: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<plane.count {
+            let s = i * channels
+            let (luma, alpha): (Float, Float) = switch channels {
+            case 1: (Float(samples[s]), 255)
+            case 2: (Float(samples[s]), Float(samples[s + 1]))
+            case 3: (bt601(samples[s], samples[s + 1], samples[s + 2]), 255)
+            default: (bt601(samples[s], samples[s + 1], samples[s + 2]), Float(samples[s + 3]))
+            }
+            plane[i] = alpha == 255 ? luma : (luma * alpha + 255 * (255 - alpha)) / 255
+        }
     }
 }
 

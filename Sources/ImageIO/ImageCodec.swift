@@ -58,7 +58,78 @@ public struct DecodedImage: Sendable {
 public enum ImageCodec {
     /// Decodes PNG or JPEG bytes. `name` is only used in error messages; when it carries a `.png`/`.jpg`
     /// extension that disagrees with the content, that is an error too (a renamed file is usually a mistake).
-    public static func decode(_ bytes: [UInt8], name: String) throws -> DecodedImage {
+    /// - Parameter maxPixels: larger images are refused before any pixel buffer is allocated.
+    public static func decode(_ bytes: [UInt8], name: String, maxPixels: Int = ImageLimits.maxPixels) throws -> DecodedImage {
+        let format = try format(of: bytes, name: name)
+        var raw = vc_image()
+        var message = [CChar](repeating: 0, count: Int(VC_MESSAGE_SIZE))
+        let status = bytes.withUnsafeBufferPointer { data in
+            message.withUnsafeMutableBufferPointer { text in
+                let decode = format == .png ? vc_png_decode : vc_jpeg_decode
+                return decode(data.baseAddress, data.count, UInt32(ImageLimits.maxSide),
+                              UInt64(min(maxPixels, ImageLimits.maxPixels)), &raw, text.baseAddress)
+            }
+        }
+        defer { vc_free(raw.pixels) }
+        try check(status, message, format: format, name: name, maxPixels: min(maxPixels, ImageLimits.maxPixels))
+        let count = Int(raw.width) * Int(raw.height) * Int(raw.channels)
+        let pixels = Array(UnsafeBufferPointer(start: raw.pixels, count: count))
+        return DecodedImage(
+            image: Image(width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels), pixels: pixels),
+            format: format, sourceBitDepth: Int(raw.source_bit_depth), progressiveOrInterlaced: raw.progressive != 0)
+    }
+
+    /// Decodes row by row without ever holding the whole image (an interlaced PNG excepted, which has its own lower
+    /// limit): `start` gets width, height and channels once the limits are checked, and may throw to stop; `row` gets
+    /// each row's samples (width x channels, valid during the call) and its index, top to bottom. The decoder may
+    /// still fail after the last row, so nothing derived from the rows may be used until this returns.
+    public static func decodeRows(_ bytes: [UInt8], name: String, start: (_ width: Int, _ height: Int, _ channels: Int) throws -> Void,
+                                  row: (UnsafeBufferPointer<UInt8>, Int) -> Void) throws -> ImageFormat {
+        let format = try format(of: bytes, name: name)
+        var message = [CChar](repeating: 0, count: Int(VC_MESSAGE_SIZE))
+        var thrown: Error?
+        let status = withoutActuallyEscaping(start) { start in
+            withoutActuallyEscaping(row) { row in
+                let context = RowContext(start: start, row: row)
+                var sink = vc_row_sink(context: Unmanaged.passUnretained(context).toOpaque(), start: { context, width, height, channels in
+                    let box = Unmanaged<RowContext>.fromOpaque(context!).takeUnretainedValue()
+                    box.rowLength = Int(width) * Int(channels)
+                    do { try box.start(Int(width), Int(height), Int(channels)) } catch {
+                        box.error = error
+                        return Int32(VC_ERROR)
+                    }
+                    return Int32(VC_OK)
+                }, row: { context, samples, y in
+                    let box = Unmanaged<RowContext>.fromOpaque(context!).takeUnretainedValue()
+                    box.row(UnsafeBufferPointer(start: samples, count: box.rowLength), Int(y))
+                })
+                defer { thrown = context.error }
+                var raw = vc_image()
+                return bytes.withUnsafeBufferPointer { data in
+                    message.withUnsafeMutableBufferPointer { text in
+                        let decode = format == .png ? vc_png_decode_rows : vc_jpeg_decode_rows
+                        return decode(data.baseAddress, data.count, UInt32(ImageLimits.maxSide), UInt64(ImageLimits.maxPixels), &sink, &raw, text.baseAddress)
+                    }
+                }
+            }
+        }
+        if let thrown { throw thrown }
+        try check(status, message, format: format, name: name)
+        return format
+    }
+
+    private final class RowContext {
+        let start: (Int, Int, Int) throws -> Void
+        let row: (UnsafeBufferPointer<UInt8>, Int) -> Void
+        var rowLength = 0
+        var error: Error?
+        init(start: @escaping (Int, Int, Int) throws -> Void, row: @escaping (UnsafeBufferPointer<UInt8>, Int) -> Void) {
+            (self.start, self.row) = (start, row)
+        }
+    }
+
+    /// The format the content has, refusing empty files, unknown signatures and misleading extensions.
+    private static func format(of bytes: [UInt8], name: String) throws -> ImageFormat {
         guard !bytes.isEmpty else { throw ImageError(file: name, problem: "file is empty") }
         guard let format = ImageFormat(signature: bytes) else {
             throw ImageError(file: name, problem: "not a PNG or JPEG image (unrecognised signature)")
@@ -68,29 +139,48 @@ public enum ImageCodec {
                 file: name,
                 problem: "file extension says \(claimed.rawValue) but the content is \(format.rawValue); rename it to .\(format.fileExtension)")
         }
-        var raw = vc_image()
-        var message = [CChar](repeating: 0, count: Int(VC_MESSAGE_SIZE))
-        let status = bytes.withUnsafeBufferPointer { data in
-            message.withUnsafeMutableBufferPointer { text in
-                let decode = format == .png ? vc_png_decode : vc_jpeg_decode
-                return decode(data.baseAddress, data.count, UInt32(ImageLimits.maxSide),
-                              UInt64(ImageLimits.maxPixels), &raw, text.baseAddress)
-            }
-        }
-        defer { vc_free(raw.pixels) }
+        return format
+    }
+
+    private static func check(_ status: Int32, _ message: [CChar], format: ImageFormat, name: String,
+                              maxPixels: Int = ImageLimits.maxPixels) throws {
         let text = cString(message)
         switch Int(status) {
-        case VC_OK: break
+        case VC_OK: return
         case VC_TOO_LARGE:
-            throw ImageError(file: name, problem: "\(text) (limit \(ImageLimits.maxSide) px a side, \(ImageLimits.maxPixels) pixels)")
+            throw ImageError(file: name, problem: "\(text) (limit \(ImageLimits.maxSide) px a side, \(maxPixels) pixels)")
+        case VC_NO_MEMORY:
+            throw ImageError(file: name, problem: text.isEmpty ? "out of memory" : text)
         default:
             throw ImageError(file: name, problem: "invalid or damaged \(format.rawValue): \(text)")
         }
-        let count = Int(raw.width) * Int(raw.height) * Int(raw.channels)
-        let pixels = Array(UnsafeBufferPointer(start: raw.pixels, count: count))
-        return DecodedImage(
-            image: Image(width: Int(raw.width), height: Int(raw.height), channels: Int(raw.channels), pixels: pixels),
-            format: format, sourceBitDepth: Int(raw.source_bit_depth), progressiveOrInterlaced: raw.progressive != 0)
+    }
+
+    /// A gray region of the image resized to each of `sides` squared, straight from the file a row at a time: the
+    /// same samples as `Canvas.resize` of the region of the whole decoded image, in the memory of one row and the
+    /// outputs. `region` picks the rectangle from the image's width and height (`Canvas.codedRegion` for what
+    /// `compress` codes, `Canvas.centralSquare` for training's canvas). Also returns the region's size and the format.
+    public static func decodeCanvases(_ bytes: [UInt8], name: String, sides: [Int],
+                                      region rule: (_ width: Int, _ height: Int) -> (x: Int, y: Int, width: Int, height: Int)) throws
+        -> (canvases: [GrayImage], width: Int, height: Int, format: ImageFormat) {
+        var region = (x: 0, y: 0, width: 0, height: 0)
+        var channels = 1
+        var resizers: [RowResizer] = []
+        var gray: [Float] = []
+        let format = try decodeRows(bytes, name: name, start: { width, height, samples in
+            region = rule(width, height)
+            channels = samples
+            resizers = sides.map { RowResizer(width: region.width, height: region.height, toWidth: $0, height: $0) }
+            gray = [Float](repeating: 0, count: region.width)
+        }, row: { samples, y in
+            guard (region.y..<(region.y + region.height)).contains(y) else { return }
+            let inside = UnsafeBufferPointer(rebasing: samples[(region.x * channels)..<((region.x + region.width) * channels)])
+            gray.withUnsafeMutableBufferPointer { plane in
+                Luma.convert(inside, channels: channels, into: plane)
+                for i in resizers.indices { resizers[i].add(UnsafeBufferPointer(plane), row: y - region.y) }
+            }
+        })
+        return (resizers.map { $0.result() }, region.width, region.height, format)
     }
 
     /// PNG is lossless; `text` becomes one tEXt chunk (key, value), e.g. the scale of an uncertainty map.

@@ -167,8 +167,10 @@ public struct DatasetSpec: Sendable {
         DispatchQueue.concurrentPerform(iterations: (paths.count + chunk - 1) / chunk) { c in
             for i in (c * chunk)..<min(paths.count, (c + 1) * chunk) where failures.first == nil {
                 do {
-                    let gray = try ImageCodec.read(paths[i]).image.gray()
-                    results.write(Canvas.toCanvas(gray, crop: crop, side: side).bytes(), at: i * m)
+                    let canvas = try ImageCodec.decodeCanvases(Files.read(paths[i]), name: paths[i], sides: [side]) {
+                        Canvas.centralSquare(width: $0, height: $1, crop: crop)
+                    }.canvases[0]
+                    results.write(canvas.bytes(), at: i * m)
                 } catch {
                     failures.record(error)
                 }

@@ -35,11 +35,14 @@ struct CanvasCommand: ParsableCommand {
 
     func run() throws {
         try forEachInput(inputs) { input in
-            let decoded = try ImageCodec.read(input)
-            let canvas = Canvas.toCanvas(decoded.image.gray(), crop: crop, side: side)
+            var size = (width: 0, height: 0)
+            let read = try ImageCodec.decodeCanvases(Files.read(input), name: Files.displayName(input), sides: [side]) {
+                size = ($0, $1)
+                return Canvas.centralSquare(width: $0, height: $1, crop: crop)
+            }
             let target = output ?? OutputPath.beside(input, suffix: ".canvas.png")
-            try Files.writeAtomically(try ImageCodec.encodePNG(canvas.image()), to: target, overwrite: force)
-            Terminal.info("\(input) (\(decoded.image.width)x\(decoded.image.height) \(decoded.format.rawValue)) -> \(target) (\(side)x\(side) gray)", quiet: common.quiet || target == Files.standardStream)
+            try Files.writeAtomically(try ImageCodec.encodePNG(read.canvases[0].image()), to: target, overwrite: force)
+            Terminal.info("\(input) (\(size.width)x\(size.height) \(read.format.rawValue)) -> \(target) (\(side)x\(side) gray)", quiet: common.quiet || target == Files.standardStream)
         }
     }
 }

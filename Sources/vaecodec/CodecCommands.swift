@@ -93,14 +93,19 @@ struct CompressCommand: ParsableCommand {
         let registry = try modelOptions.registry()
         let target: RateTarget = bpp.map { .bitsPerPixel($0) } ?? .quality(quality ?? QualityScale.defaultQuality)
         let settings = encoderOptions.settings
-        try forEachGroup(inputs, size: 8 * settings.batchSize, weight: { $0.item.image.pixels.count },
+        // Each file is read straight to the canvases its models need, a row at a time, never whole.
+        let sides = try registry.canvasSides(modelOptions.model)
+        try forEachGroup(inputs, size: 8 * settings.batchSize, weight: { $0.item.sampleCount },
                          progress: "compress", quiet: common.quiet || json) { input in
             let output = self.output ?? OutputPath.beside(input, suffix: ".vae")
             if !force && output != Files.standardStream && Files.exists(output) {
                 throw ImageError(file: output, problem: "already exists (use --force to overwrite)")
             }
-            let decoded = try ImageCodec.read(input)
-            return (input: input, output: output, item: EncoderInput(image: decoded.image.gray(), crop: crop, hint: decoded.format == .jpeg ? .jpeg : .png))
+            let read = try ImageCodec.decodeCanvases(Files.read(input), name: Files.displayName(input), sides: sides) {
+                Canvas.codedRegion(width: $0, height: $1, crop: crop)
+            }
+            return (input: input, output: output,
+                    item: EncoderInput(canvases: read.canvases, width: read.width, height: read.height, hint: read.format == .jpeg ? .jpeg : .png))
         } process: { ready in
             try BatchEncoder.encode(ready.map(\.item), registry: registry, selection: modelOptions.model, target: target, settings: settings)
         } finish: { item, choice in
@@ -179,7 +184,7 @@ struct DecompressCommand: ParsableCommand {
         let quality = jpegQuality
         // A group is bounded by the pixels its files declare: a 20-byte file may ask for 16384 x 16384.
         try forEachGroup(inputs, size: 512, weight: { $0.pixels }, progress: "decompress", quiet: common.quiet) { input in
-            let (bytes, name) = (try Files.read(input), input == Files.standardStream ? "<stdin>" : input)
+            let (bytes, name) = (try Files.read(input), Files.displayName(input))
             let header = try Container.parse(bytes, name: name).header
             try VAEFile.checkOutputSize(header, limit: maxOutputPixels, name: name)
             return (input: input, bytes: bytes, name: name, pixels: header.width * header.height)

@@ -54,7 +54,7 @@ struct DenoiseCommand: ParsableCommand {
     func run() throws {
         let models = try modelOptions.candidates()
         try forEachGroup(inputs, size: 128, weight: { $0.image.pixels.count }, progress: "denoise", quiet: common.quiet) { input in
-            let decoded = try ImageCodec.read(input)
+            let decoded = try ImageCodec.read(input, maxPixels: Denoiser.maxPixels)
             let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
             for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {
                 throw ImageError(file: path, problem: "already exists (use --force to overwrite)")

@@ -166,6 +166,18 @@ struct CLI {
         #expect(accepted.status == 0 && CLI.files(in: dir).contains("wide.png"))
     }
 
+    /// Finding 1: a large image is compressed from its rows, never held whole; `denoise`, which works on the whole
+    /// image, refuses one over 2048 x 2048 before decoding it.
+    @Test func largeImagesAreStreamedOrRefused() throws {
+        let dir = try CLI.temporaryDirectory()
+        try CLI.copy("hostile/png-zeros-2049x2049.png", to: dir, as: "big.png")
+        let compressed = try CLI.run(["compress", "big.png", "--model", CLI.faces, "-q"], in: dir)
+        #expect(compressed.status == 0 && CLI.files(in: dir).contains("big.vae"), "\(compressed.stderr)")
+        let denoised = try CLI.run(["denoise", "big.png", "--model", CLI.faces], in: dir)
+        #expect(denoised.status == 1)
+        #expect(denoised.stderr == "vaecodec: big.png: image is 2049x2049, over the limit (limit 16384 px a side, 4194304 pixels)\n")
+    }
+
     /// Finding 5: `decompress x.vae -o - | head -c 10` died of SIGPIPE (exit 141) without a word.
     @Test func aClosedPipeIsOneLineAndExitOne() throws {
         let process = Process()

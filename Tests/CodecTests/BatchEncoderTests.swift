@@ -33,7 +33,7 @@ import ImageIO
         let settings = Self.settings(.best, batch: 4, workers: 2)
         let batched = BatchEncoder.encode(Self.inputs, models: Self.models, target: .quality(40), settings: settings)
         for (input, choice) in zip(Self.inputs, batched) {
-            let single = RateControl.encode(input.image, models: Self.models, target: .quality(40), hint: .png, refiner: settings.refiner)
+            let single = RateControl.encode(input, models: Self.models, target: .quality(40), refiner: settings.refiner)
             #expect(single.file == choice.file)
         }
     }

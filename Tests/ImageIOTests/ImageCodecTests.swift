@@ -118,6 +118,41 @@ import Testing
         #expect(error?.description.contains("\n") == false)
     }
 
+    /// Row by row, to the coded region's canvases, gives what resizing the whole decoded image gives, to the bit.
+    @Test(arguments: ["face-rgb.png", "face-gray-64.png", "face-odd-177x151.jpg", "face-gray-90.jpg", "face-progressive.jpg",
+                      "face-cmyk.jpg", "face-rgba.png", "face-palette.png", "ramp-16bit-33x31.png", "checker-1bit-32.png",
+                      "gray-alpha-40x30.png", "camera-gray-97x83.png"])
+    func canvasesFromRowsMatchTheWholeImage(file: String) throws {
+        let bytes = try Files.read(Fixture.image(file))
+        let whole = try ImageCodec.decode(bytes, name: file).image.gray()
+        for crop in [nil, 50, 1000] as [Int?] {
+            let streamed = try ImageCodec.decodeCanvases(bytes, name: file, sides: [28, 64, 200]) {
+                Canvas.codedRegion(width: $0, height: $1, crop: crop)
+            }
+            let region = Canvas.codedRegion(width: whole.width, height: whole.height, crop: crop)
+            let cropped = crop.map { whole.cropped(to: CropBox.centered(width: whole.width, height: whole.height, crop: $0)) } ?? whole
+            #expect((streamed.width, streamed.height) == (region.width, region.height))
+            for canvas in streamed.canvases {
+                let expected = Canvas.resize(cropped, width: canvas.width, height: canvas.height)
+                #expect(canvas.pixels.map(\.bitPattern) == expected.pixels.map(\.bitPattern), "\(file) crop \(crop ?? 0) side \(canvas.width)")
+            }
+            let square = try ImageCodec.decodeCanvases(bytes, name: file, sides: [64]) { Canvas.centralSquare(width: $0, height: $1, crop: crop) }
+            #expect(square.canvases[0].pixels.map(\.bitPattern) == Canvas.toCanvas(whole, crop: crop).pixels.map(\.bitPattern))
+        }
+    }
+
+    /// Interlaced PNGs arrive in seven passes and are read whole first, up to their own limit of 2^24 pixels.
+    @Test func interlacedRowsComeOutInOrderUpToTheirLimit() throws {
+        let small = try ImageCodec.read(Fixture.root + "/hostile/png-interlaced-13x11.png")
+        #expect(small.progressiveOrInterlaced)
+        var expected: [UInt8] = []
+        for y in 0..<11 { for x in 0..<13 { expected.append(UInt8((7 * x + 3 * y) % 256)) } }
+        #expect(small.image.pixels == expected)
+        let path = Fixture.root + "/hostile/png-interlaced-4097x4097.png"
+        let error = #expect(throws: ImageError.self) { try ImageCodec.read(path) }
+        #expect(error?.problem.hasPrefix("interlaced image is 4097x4097, over the limit for interlaced PNGs (16777216 pixels)") == true)
+    }
+
     /// Findings 3 and 6 of the hardening review, made by Fixtures/make_hostile.py: a 61-byte PNG whose chunk
     /// declares 2 GB made libpng allocate it before failing; a palette index past the palette was read as black.
     @Test(arguments: [

@@ -38,6 +38,28 @@ typedef struct {
 
 enum { VC_MESSAGE_SIZE = 200 };
 
+/// Interlaced PNGs are read whole before their rows go out, so they have a lower limit.
+enum { VC_INTERLACED_MAX_PIXELS = 1 << 24 };
+/// libjpeg's working memory for one image (a progressive file keeps all its coefficients): 256 MiB.
+#define VC_JPEG_MAX_MEMORY (256L << 20)
+
+/// Where a row decoder sends the image: `start` once with its shape, after the limits are checked (a non-zero
+/// return stops the decoder and is its status); then `row` for each row, top to bottom, width x channels samples
+/// that are only valid during the call. A decoder may still fail after the last row (a file cut after the pixels).
+typedef struct {
+    void *context;
+    int (*start)(void *context, uint32_t width, uint32_t height, uint32_t channels);
+    void (*row)(void *context, const uint8_t *samples, uint32_t y);
+} vc_row_sink;
+
+/// Decode row by row, holding one row at a time (all rows for interlaced PNG). `out` gets the shape and the source
+/// description; its pixels stay NULL.
+int vc_png_decode_rows(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, const vc_row_sink *sink,
+                       vc_image *out, char message[VC_MESSAGE_SIZE]);
+int vc_jpeg_decode_rows(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, const vc_row_sink *sink,
+                        vc_image *out, char message[VC_MESSAGE_SIZE]);
+
+/// The whole image in one buffer (`out->pixels`).
 int vc_png_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,
                   char message[VC_MESSAGE_SIZE]);
 int vc_jpeg_decode(const uint8_t *data, size_t size, uint32_t max_side, uint64_t max_pixels, vc_image *out,

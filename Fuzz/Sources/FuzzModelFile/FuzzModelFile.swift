@@ -1,0 +1,8 @@
+import Codec
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let bytes = [UInt8](UnsafeRawBufferPointer(start: start, count: count))
+    _ = try? CodecModel.load(bytes, name: "fuzz", path: "fuzz.safetensors")
+    return 0
+}
