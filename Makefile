@@ -29,8 +29,15 @@ demo: build
 	$(BIN) denoise Fixtures/images/face-lfw-64.png --sigma 10 -o $(DEMO)/face-denoised.png
 	@echo "demo output in $(DEMO)/"
 
+# The test suite, then a short run of each fuzz target (Fuzz/README.md): any crash or leak fails the build.
+FUZZ_TARGETS := FuzzVAEFile FuzzImage FuzzModelFile
+FUZZ_SECONDS ?= 20
 test: deps
 	$(SWIFT) test
+	@for t in $(FUZZ_TARGETS); do \
+	  Fuzz/run.sh $$t $(FUZZ_SECONDS) > .build/fuzz-$$t.log 2>&1 || { tail -40 .build/fuzz-$$t.log; echo "fuzzing $$t failed (its input is in Fuzz/.build/)"; exit 1; }; \
+	  echo "fuzz $$t: $$(grep -E '^Done' .build/fuzz-$$t.log), no crash or leak"; \
+	done
 
 clean:
 	rm -rf .build

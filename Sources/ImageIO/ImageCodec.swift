@@ -159,10 +159,11 @@ public enum ImageCodec {
     /// A gray region of the image resized to each of `sides` squared, straight from the file a row at a time: the
     /// same samples as `Canvas.resize` of the region of the whole decoded image, in the memory of one row and the
     /// outputs. `region` picks the rectangle from the image's width and height (`Canvas.codedRegion` for what
-    /// `compress` codes, `Canvas.centralSquare` for training's canvas). Also returns the region's size and the format.
+    /// `compress` codes, `Canvas.centralSquare` for training's canvas). Also returns the region's size, the file's
+    /// channels (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) and its format.
     public static func decodeCanvases(_ bytes: [UInt8], name: String, sides: [Int],
                                       region rule: (_ width: Int, _ height: Int) -> (x: Int, y: Int, width: Int, height: Int)) throws
-        -> (canvases: [GrayImage], width: Int, height: Int, format: ImageFormat) {
+        -> (canvases: [GrayImage], width: Int, height: Int, channels: Int, format: ImageFormat) {
         var region = (x: 0, y: 0, width: 0, height: 0)
         var channels = 1
         var resizers: [RowResizer] = []
@@ -180,7 +181,7 @@ public enum ImageCodec {
                 for i in resizers.indices { resizers[i].add(UnsafeBufferPointer(plane), row: y - region.y) }
             }
         })
-        return (resizers.map { $0.result() }, region.width, region.height, format)
+        return (resizers.map { $0.result() }, region.width, region.height, channels, format)
     }
 
     /// PNG is lossless; `text` becomes one tEXt chunk (key, value), e.g. the scale of an uncertainty map.

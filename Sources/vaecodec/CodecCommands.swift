@@ -101,20 +101,26 @@ struct CompressCommand: ParsableCommand {
             if !force && output != Files.standardStream && Files.exists(output) {
                 throw ImageError(file: output, problem: "already exists (use --force to overwrite)")
             }
+            var size = (width: 0, height: 0)
             let read = try ImageCodec.decodeCanvases(Files.read(input), name: Files.displayName(input), sides: sides) {
-                Canvas.codedRegion(width: $0, height: $1, crop: crop)
+                size = ($0, $1)
+                return Canvas.codedRegion(width: $0, height: $1, crop: crop)
             }
-            return (input: input, output: output,
+            if let crop, crop > min(size.width, size.height) {
+                Terminal.error("warning: \(input): --crop \(crop) exceeds the \(size.width)x\(size.height) image; coded its central "
+                               + "\(read.width)x\(read.height) square")
+            }
+            return (input: input, output: output, colour: read.channels >= 3,
                     item: EncoderInput(canvases: read.canvases, width: read.width, height: read.height, hint: read.format == .jpeg ? .jpeg : .png))
         } process: { ready in
             try BatchEncoder.encode(ready.map(\.item), registry: registry, selection: modelOptions.model, target: target, settings: settings)
         } finish: { item, choice in
             try Files.writeAtomically(choice.file, to: item.output, overwrite: force)
-            report(input: item.input, output: item.output, choice)
+            report(input: item.input, output: item.output, choice, colour: item.colour)
         }
     }
 
-    func report(input: String, output: String, _ c: EncodingChoice) {
+    func report(input: String, output: String, _ c: EncodingChoice, colour: Bool) {
         let rungs = c.model.ladder.rungs.count
         if json {
             let fields: [(String, String)] = [
@@ -123,7 +129,7 @@ struct CompressCommand: ParsableCommand {
                 ("bpp", decimal(c.bitsPerPixel, 4)), ("width", "\(c.width)"), ("height", "\(c.height)"),
                 ("model", jsonQuoted(c.model.name)), ("model_id", jsonQuoted(hex(c.model.modelID))),
                 ("rung", "\(c.rung)"), ("rungs", "\(rungs)"), ("canvas_psnr_db", decimal(c.canvasPSNR, 2)),
-                ("met_target", "\(c.metTarget)"),
+                ("met_target", "\(c.metTarget)"), ("colour_to_gray", "\(colour)"),
             ]
             Terminal.write("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}\n", to: 1)
             return
@@ -133,12 +139,18 @@ struct CompressCommand: ParsableCommand {
         }
         Terminal.info("\(input) -> \(output): \(c.file.count) bytes (\(c.headerBytes) header + \(c.payloadBytes) payload), "
                       + "\(decimal(c.bitsPerPixel, 3)) bpp at \(c.width)x\(c.height), model \(c.model.name), "
-                      + "rung \(c.rung) of 0-\(rungs - 1), canvas PSNR \(decimal(c.canvasPSNR, 1)) dB",
+                      + "rung \(c.rung) of 0-\(rungs - 1), canvas PSNR \(decimal(c.canvasPSNR, 1)) dB"
+                      + (colour ? "; coded in gray (the colour image's BT.601 luma)" : ""),
                       quiet: common.quiet || output == Files.standardStream)
     }
 }
 
 struct DecompressCommand: ParsableCommand {
+    /// Where a file decodes to without -o: beside it, in its original's format.
+    static func target(_ input: String, _ header: ContainerHeader) -> String {
+        OutputPath.beside(input, suffix: header.formatHint == .jpeg ? ".jpg" : ".png")
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "decompress",
         abstract: "Decompress .vae files to PNG or JPEG at their original size.",
@@ -187,6 +199,9 @@ struct DecompressCommand: ParsableCommand {
             let (bytes, name) = (try Files.read(input), Files.displayName(input))
             let header = try Container.parse(bytes, name: name).header
             try VAEFile.checkOutputSize(header, limit: maxOutputPixels, name: name)
+            if output == nil, !force, case let target = Self.target(input, header), Files.exists(target) {
+                throw ImageError(file: target, problem: "already exists, perhaps the original image (-o names another output, --force replaces it)")
+            }
             return (input: input, bytes: bytes, name: name, pixels: header.width * header.height)
         } process: { files in
             // Decoded in batches on both cores, then encoded to PNG or JPEG on both cores too.
@@ -195,9 +210,8 @@ struct DecompressCommand: ParsableCommand {
                 let (file, result) = (files[i], decoded[i])
                 return Result {
                     let d = try result.get()
-                    let hinted: ImageFormat = d.header.formatHint == .jpeg ? .jpeg : .png
-                    let target = output ?? OutputPath.beside(file.input, suffix: "." + hinted.fileExtension)
-                    let format = ImageFormat(pathExtension: target) ?? hinted
+                    let target = output ?? Self.target(file.input, d.header)
+                    let format = ImageFormat(pathExtension: target) ?? (d.header.formatHint == .jpeg ? .jpeg : .png)
                     let bytes = format == .png ? try ImageCodec.encodePNG(d.image.image()) : try ImageCodec.encodeJPEG(d.image.image(), quality: quality)
                     return (d, target, format, bytes)
                 }

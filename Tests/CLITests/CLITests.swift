@@ -80,7 +80,8 @@ struct CLI {
         try CLI.copy("images/face-odd-177x151.jpg", to: dir, as: "face.jpg")
         #expect(try CLI.run(["compress", "face.jpg", "--model", CLI.faces, "-q"], in: dir).status == 0)
         let refused = try CLI.run(["decompress", "face.vae", "--model", CLI.faces], in: dir)
-        #expect(refused.status == 1 && refused.stderr.contains("face.jpg: already exists"))
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "vaecodec: face.jpg: already exists, perhaps the original image (-o names another output, --force replaces it)\n")
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/face.jpg")) == Data(contentsOf: URL(fileURLWithPath: CLI.fixture("images/face-odd-177x151.jpg"))))
 
         #expect(try CLI.run(["decompress", "face.vae", "--model", CLI.faces, "-o", "back.png"], in: dir).status == 0)
@@ -176,6 +177,16 @@ struct CLI {
         let denoised = try CLI.run(["denoise", "big.png", "--model", CLI.faces], in: dir)
         #expect(denoised.status == 1)
         #expect(denoised.stderr == "vaecodec: big.png: image is 2049x2049, over the limit (limit 16384 px a side, 4194304 pixels)\n")
+    }
+
+    /// What compress did to the image is said: colour is coded as gray, and a crop larger than the image is clipped.
+    @Test func compressSaysWhatItChanged() throws {
+        let dir = try CLI.temporaryDirectory()
+        try CLI.copy("images/face-rgb.png", to: dir, as: "face.png")
+        let result = try CLI.run(["compress", "face.png", "--model", CLI.faces, "--crop", "500"], in: dir)
+        #expect(result.status == 0)
+        #expect(result.stderr == "vaecodec: warning: face.png: --crop 500 exceeds the 180x180 image; coded its central 180x180 square\n")
+        #expect(String(decoding: result.stdout, as: UTF8.self).hasSuffix("; coded in gray (the colour image's BT.601 luma)\n"))
     }
 
     /// Finding 5: `decompress x.vae -o - | head -c 10` died of SIGPIPE (exit 141) without a word.
