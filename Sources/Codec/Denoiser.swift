@@ -204,14 +204,8 @@ public struct Denoiser {
                 return grad
             }
             // Adam on z: the data term's scale changes by orders of magnitude with sigma, Adam's steps do not.
-            let t = Float(step)
-            let (c1, c2) = (1 - powf(0.9, t), 1 - powf(0.999, t))
-            for j in 0..<(n * k) {
-                let g = dz.data[j] + z[j]
-                m[j] = 0.9 * m[j] + 0.1 * g
-                v[j] = 0.999 * v[j] + 0.001 * g * g
-                z[j] -= learningRate * (m[j] / c1) / ((v[j] / c2).squareRoot() + 1e-8)
-            }
+            let adam = AdamStep(step: step, learningRate: learningRate)
+            for j in 0..<(n * k) { adam.apply(&z[j], gradient: dz.data[j] + z[j], m: &m[j], v: &v[j]) }
         }
         let mapMeans = vae.decode(Tensor(shape: [n, k], data: z)).data
         let encoderDecoder = !decodesEncoderGuess ? nil : steps == 0 ? mapMeans : vae.decode(Tensor(shape: [n, k], data: mu)).data

@@ -123,18 +123,15 @@ public struct LatentRefiner: Sendable {
             }
             if step == steps { break }
 
-            let t = Float(step + 1), (c1, c2) = (1 - powf(0.9, t), 1 - powf(0.999, t))
             for (a, r) in active.enumerated() {
                 let j = r / searches, tables = rungs[j].tables, stepSizes = rungs[j].quantizer.steps
-                let rate = learningRates[r % searches], lambda = jobs[j].lambda
+                let adam = AdamStep(step: step + 1, learningRate: learningRates[r % searches]), lambda = jobs[j].lambda
                 for i in 0..<count {
                     let at = r * count + i
                     let below = Int32(max(-1e9, min(1e9, y[at].rounded(.down))))
                     let bitsSlope = tables[i].codeLength(of: below + 1) - tables[i].codeLength(of: below)
                     let g = dz.data[a * k + transmitted[i]] * stepSizes[i] + Float(lambda * bitsSlope)
-                    m[at] = 0.9 * m[at] + 0.1 * g
-                    v[at] = 0.999 * v[at] + 0.001 * g * g
-                    y[at] -= rate * (m[at] / c1) / ((v[at] / c2).squareRoot() + 1e-8)
+                    adam.apply(&y[at], gradient: g, m: &m[at], v: &v[at])
                 }
             }
             if let patience { active.removeAll { step + 1 - rowImproved[$0] > patience } }

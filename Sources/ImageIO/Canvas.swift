@@ -40,11 +40,6 @@ public enum Canvas {
         return resize(image.cropped(to: box), width: side, height: side)
     }
 
-    /// Back from the canvas to a given size, e.g. the original image's width and height.
-    public static func fromCanvas(_ canvas: GrayImage, width: Int, height: Int) -> GrayImage {
-        resize(canvas, width: width, height: height)
-    }
-
     public static func resize(_ image: GrayImage, width: Int, height: Int) -> GrayImage {
         precondition(width > 0 && height > 0, "target size must be positive")
         if width == image.width && height == image.height { return image }

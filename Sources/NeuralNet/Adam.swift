@@ -94,3 +94,25 @@ import Glibc
 #else
 import Darwin
 #endif
+
+/// Adam on a handful of free values (latent vectors that the codec's refinement and the denoiser fit to one image),
+/// with the paper's defaults (beta1 0.9, beta2 0.999, epsilon 1e-8) and its arrangement, m-hat / (sqrt(v-hat) + eps).
+/// The `Adam` class above updates a network's parameters; this is the same rule for one value at a time.
+public struct AdamStep {
+    let c1: Float, c2: Float
+    public let learningRate: Float
+
+    /// The bias corrections of step `step` (1 for the first).
+    public init(step: Int, learningRate: Float) {
+        let t = Float(step)
+        (c1, c2, self.learningRate) = (1 - powf(0.9, t), 1 - powf(0.999, t), learningRate)
+    }
+
+    /// Updates `x` and its moments `m`, `v` by the gradient `g`.
+    @inline(__always)
+    public func apply(_ x: inout Float, gradient g: Float, m: inout Float, v: inout Float) {
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        x -= learningRate * (m / c1) / ((v / c2).squareRoot() + 1e-8)
+    }
+}

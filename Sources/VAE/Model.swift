@@ -213,16 +213,6 @@ public final class VAEModel {
         return t
     }
 
-    /// Backpropagates dLoss/d(decoder logits) at z to dLoss/dz, [N, latent]. Parameter
-    /// gradients are left untouched, so this can run between training steps.
-    public func decoderGradient(z: Tensor, dLossDOutput: Tensor) -> Tensor {
-        precondition(dLossDOutput.count == z.batchSize * config.pixels, "decoderGradient: dLossDOutput \(dLossDOutput.shape)")
-        decoder.setAccumulatesParameterGradients(false)
-        defer { decoder.setAccumulatesParameterGradients(true) }
-        let out = decoder.forward(z)
-        return decoder.backward(dLossDOutput.reshaped(out.shape))
-    }
-
     /// One decoder pass for MAP-style optimisation of z: `lossGradient` receives the pixel
     /// means [N, 1, canvas, canvas] and returns dLoss/dmean; the result is the means and dLoss/dz.
     public func decoderGradient(z: Tensor, lossGradient: (Tensor) -> Tensor) -> (mean: Tensor, dz: Tensor) {

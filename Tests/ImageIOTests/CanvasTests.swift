@@ -65,7 +65,7 @@ import Testing
         let canvas = Canvas.toCanvas(face)
         #expect(canvas.width == 64 && canvas.height == 64)
         let box = CropBox.centered(width: face.width, height: face.height)
-        let back = Canvas.fromCanvas(canvas, width: box.side, height: box.side)
+        let back = Canvas.resize(canvas, width: box.side, height: box.side)
         #expect(psnr(back.pixels, face.cropped(to: box).pixels) > 24)
     }
 
