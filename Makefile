@@ -4,7 +4,9 @@ PACKAGES := pkg-config libpng-dev libjpeg-dev libopenblas-dev zlib1g-dev
 BIN := .build/release/vaecodec
 DEMO := .build/demo
 
-.PHONY: deps build demo test clean
+PREFIX ?= /usr/local
+
+.PHONY: deps build demo test install clean
 
 # Installs the Debian/Ubuntu packages that are missing (as root, or through sudo).
 deps:
@@ -38,6 +40,12 @@ test: deps
 	  Fuzz/run.sh $$t $(FUZZ_SECONDS) > .build/fuzz-$$t.log 2>&1 || { tail -40 .build/fuzz-$$t.log; echo "fuzzing $$t failed (its input is in Fuzz/.build/)"; exit 1; }; \
 	  echo "fuzz $$t: $$(grep -E '^Done' .build/fuzz-$$t.log), no crash or leak"; \
 	done
+
+# The binary in $(PREFIX)/bin and the shipped models in $(PREFIX)/share/vaecodec/models, where it looks for them.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/vaecodec/models
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/vaecodec
+	install -m 644 Sources/Codec/Models/*.safetensors $(DESTDIR)$(PREFIX)/share/vaecodec/models/
 
 clean:
 	rm -rf .build

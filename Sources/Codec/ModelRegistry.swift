@@ -44,6 +44,7 @@ public final class ModelRegistry: @unchecked Sendable {
             let directory = (executable as NSString).deletingLastPathComponent
             folders.append(directory + "/vaecodec_Codec.resources/Models")
             folders.append(directory + "/vaecodec_Codec.resources")
+            folders.append((directory as NSString).deletingLastPathComponent + "/share/vaecodec/models")  // make install
         }
         return folders
     }

@@ -108,7 +108,8 @@ public enum VAEFile {
     static func unknownModel(_ id: UInt8, name: String, registry: ModelRegistry) -> ContainerError {
         let known = registry.identities().map { "\($0.name) \(hex($0.id))" }.joined(separator: ", ")
         return ContainerError(file: name, problem: "made with model id \(hex(id)), which is not available "
-                              + "(known: \(known.isEmpty ? "none" : known)); pass --model PATH to that model file")
+                              + "(known: \(known.isEmpty ? "none; the shipped models were not found, set VAECODEC_MODELS to their folder" : known)); "
+                              + "pass --model PATH to that model file")
     }
 
     /// The model that made a file, and the file's symbols. The header names the model by an 8-bit id; when several
