@@ -43,13 +43,17 @@ public enum VAEFile {
     /// 16384 x 16384, which would take seconds and over a gigabyte to produce from a 64x64 canvas; anyone can compute
     /// the integrity check, so the check does not stop that.
     public static let defaultMaxOutputPixels = 1 << 24
+    /// The most a caller may raise that to: 2^25 pixels (e.g. 5792 x 5792). An output costs about 8.5 bytes a pixel
+    /// while it is made and encoded (163 MB at 4096 x 4096), so this keeps `decompress` under 512 MB.
+    public static let maxOutputPixels = 1 << 25
 
     /// Throws unless the file's declared size is within `limit` pixels.
     public static func checkOutputSize(_ header: ContainerHeader, limit: Int, name: String) throws {
-        let pixels = header.width * header.height
+        let pixels = header.width * header.height, limit = min(limit, maxOutputPixels)
         guard pixels <= limit else {
+            let advice = pixels <= maxOutputPixels ? "pass --max-output-pixels \(pixels) to decode it" : "vaecodec decodes at most \(maxOutputPixels)"
             throw ContainerError(file: name, problem: "declares a \(header.width)x\(header.height) output (\(pixels) pixels), over the "
-                                 + "\(limit)-pixel limit; pass --max-output-pixels \(pixels) to decode it")
+                                 + "\(limit)-pixel limit; \(advice)")
         }
     }
 

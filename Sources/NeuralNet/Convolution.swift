@@ -41,7 +41,9 @@ func im2col(_ g: PatchGeometry, image: UnsafePointer<Float>, cols: UnsafeMutable
                     }
                     let src = image + (c * g.height + ih) * g.width + (kw - p)
                     for gw in 0..<valid.lowerBound { dst[gw] = 0 }
-                    for gw in valid { dst[gw] = src[gw * s] }
+                    // Wrapping arithmetic: the indices are in range by construction, and overflow checks would
+                    // keep these loops from vectorising.
+                    if s == 1 { for gw in valid { dst[gw] = src[gw] } } else { for gw in valid { dst[gw] = src[gw &* s] } }
                     for gw in valid.upperBound..<g.gridWidth { dst[gw] = 0 }
                 }
             }
@@ -63,7 +65,7 @@ func col2im(_ g: PatchGeometry, cols: UnsafePointer<Float>, ldCols: Int, image: 
                     if ih < 0 || ih >= g.height { continue }
                     let src = row + gh * g.gridWidth
                     let dst = image + (c * g.height + ih) * g.width + (kw - p)
-                    for gw in valid { dst[gw * s] += src[gw] }
+                    if s == 1 { for gw in valid { dst[gw] += src[gw] } } else { for gw in valid { dst[gw &* s] += src[gw] } }
                 }
             }
         }

@@ -172,7 +172,7 @@ struct DecompressCommand: ParsableCommand {
     var jpegQuality = 95
 
     @Option(help: ArgumentHelp("Refuse files that decode to more pixels than this (4096x4096 by default).",
-                               discussion: "Up to 268435456 (16384x16384); each output pixel costs about 6 bytes of memory."))
+                               discussion: "Up to 33554432 (5792x5792); each output pixel costs about 8.5 bytes of memory."))
     var maxOutputPixels = VAEFile.defaultMaxOutputPixels
 
     @Flag(help: "Overwrite existing output files.")
@@ -182,8 +182,8 @@ struct DecompressCommand: ParsableCommand {
 
     func validate() throws {
         if output != nil && inputs.count > 1 { throw ValidationError("-o/--output takes one input only") }
-        if !(1...(ContainerHeader.maxSide * ContainerHeader.maxSide)).contains(maxOutputPixels) {
-            throw ValidationError("--max-output-pixels must be in 1...\(ContainerHeader.maxSide * ContainerHeader.maxSide)")
+        if !(1...VAEFile.maxOutputPixels).contains(maxOutputPixels) {
+            throw ValidationError("--max-output-pixels must be in 1...\(VAEFile.maxOutputPixels)")
         }
         if !(1...100).contains(jpegQuality) { throw ValidationError("--jpeg-quality must be in 1...100") }
         if let output, output != Files.standardStream, ImageFormat(pathExtension: output) == nil {

@@ -159,9 +159,11 @@ struct CLI {
         let bomb = try CLI.run(["decompress", "bomb.vae", "--model", CLI.faces], in: dir)
         #expect(bomb.status == 1)
         #expect(bomb.stderr == "vaecodec: bomb.vae: declares a 16384x16384 output (268435456 pixels), over the 16777216-pixel limit; "
-                + "pass --max-output-pixels 268435456 to decode it\n")
+                + "vaecodec decodes at most 33554432\n")
         let refused = try CLI.run(["decompress", "wide.vae", "--model", CLI.faces, "--max-output-pixels", "19999"], in: dir)
-        #expect(refused.status == 1 && refused.stderr.contains("over the 19999-pixel limit"))
+        #expect(refused.status == 1 && refused.stderr.contains("over the 19999-pixel limit; pass --max-output-pixels 20000 to decode it"))
+        let raised = try CLI.run(["decompress", "bomb.vae", "--model", CLI.faces, "--max-output-pixels", "268435456"], in: dir)
+        #expect(raised.status != 0 && raised.stderr.contains("--max-output-pixels must be in 1...33554432"))
         #expect(CLI.files(in: dir) == ["bomb.vae", "wide.vae"])
         let accepted = try CLI.run(["decompress", "wide.vae", "--model", CLI.faces, "--max-output-pixels", "20000", "-q"], in: dir)
         #expect(accepted.status == 0 && CLI.files(in: dir).contains("wide.png"))
