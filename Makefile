@@ -33,7 +33,7 @@ demo: build
 
 # The test suite, then a short run of each fuzz target (Fuzz/README.md): any crash or leak fails the build.
 FUZZ_TARGETS := FuzzVAEFile FuzzImage FuzzModelFile
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 30
 test: deps
 	$(SWIFT) test
 	@for t in $(FUZZ_TARGETS); do \
