@@ -14,7 +14,10 @@ case "$target" in
     FuzzModelFile) seeds=(../Fixtures/models) ;;
     *) echo "unknown target $target" >&2; exit 2 ;;
 esac
-swift build -c release --sanitize=fuzzer --sanitize=address --product "$target" >&2
+# --sanitize instruments only this package's targets; the -X flags instrument vaecodec's modules too (Swift and C),
+# without which libFuzzer would mutate blind.
+swift build -c release --product "$target" --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link,address >&2
 corpus=.build/corpus/$target
 mkdir -p "$corpus"
 # rss_limit_mb: a hostile input must not take more than the product's documented bound either.

@@ -60,6 +60,8 @@ public struct RowResizer {
     let columns: ResamplingWeights
     /// For each source row, the output rows it feeds and with what weight, in output order.
     let feeds: [[(Int, Float)]]
+    /// Bicubic overshoots at edges, so a result that grows along either axis is clamped to 0...255.
+    let upsamples: Bool
     var output: [Float]
     var horizontal: [Float]
 
@@ -76,8 +78,6 @@ public struct RowResizer {
         horizontal = [Float](repeating: 0, count: width)
         upsamples = width > sourceWidth || height > sourceHeight
     }
-
-    let upsamples: Bool
 
     /// Adds source row `y` (`sourceWidth` gray samples).
     public mutating func add(_ row: UnsafeBufferPointer<Float>, row y: Int) {
@@ -97,7 +97,7 @@ public struct RowResizer {
     public func result() -> GrayImage {
         var out = output
         if upsamples {
-            for i in out.indices { out[i] = min(255, max(0, out[i])) }  // bicubic overshoots at edges
+            for i in out.indices { out[i] = min(255, max(0, out[i])) }
         }
         return GrayImage(width: width, height: height, pixels: out)
     }
