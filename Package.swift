@@ -1,15 +1,19 @@
 // swift-tools-version: 6.1
 // The module graph is the architecture (each module, then what it builds on):
-//   CImageShim (C, owns setjmp/longjmp)            libpng, libjpeg
-//   ImageIO (PNG/JPEG, canvas)                      CImageShim
-//   CGemm (C, reproducible matrix products)         -
-//   NeuralNet (tensors, layers, Adam)               CGemm; OpenBLAS, loaded as the speed reference
-//   VAE (model, ELBO, training, model files)        NeuralNet, ImageIO
-//   ImageFilters (DCT Wiener, Gaussian blur)        ImageIO, NeuralNet
-//   EntropyCoding (rANS, frequency tables, CRC-32)  -
-//   Codec (quantisation, container, denoising)      VAE, EntropyCoding, ImageFilters
-//   Evaluation (metrics, baselines, reports)        Codec
-//   vaecodec (the CLI)                              Evaluation
+//   CImageShim (C, owns setjmp/longjmp)              libpng, libjpeg
+//   Imaging (PNG/JPEG, gray images, canvas)          CImageShim
+//   CGemm (C, reproducible matrix products)          -
+//   SIMDSupport (8-wide float helpers, internal)     -
+//   NeuralNet (tensors, layers, Adam)                CGemm, SIMDSupport; OpenBLAS, loaded as the speed reference
+//   Datasets (IDX, gzip, image folders, the split)   Imaging, NeuralNet, zlib
+//   VAE (architecture spec, model, ELBO, training)   NeuralNet, Datasets
+//   EntropyCoding (rANS, frequency tables, CRC-32)   -
+//   Codec (quantisation, container, rate control)    VAE, EntropyCoding, Imaging
+//   ImageFilters (DCT Wiener, Gaussian blur)         Imaging, SIMDSupport
+//   Denoising (the VAE as a prior)                   VAE, ImageFilters
+//   VAECodecKit (the public library: one entry point per job, one error type)   all of the above
+//   Evaluation (metrics, baselines, reports)         VAECodecKit
+//   vaecodec (the CLI: arguments, files, printing)   VAECodecKit, Evaluation
 import PackageDescription
 
 // No unsafe flags (-Ounchecked, -O in debug, -O3 for C): SwiftPM refuses them in a package used by version, and
@@ -20,11 +24,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "vaecodec", targets: ["vaecodec"]),
-        .library(name: "ImageIO", targets: ["ImageIO"]),
-        .library(name: "NeuralNet", targets: ["NeuralNet"]),
-        .library(name: "VAE", targets: ["VAE"]),
-        .library(name: "EntropyCoding", targets: ["EntropyCoding"]),
-        .library(name: "Codec", targets: ["Codec"]),
+        // The library: `import VAECodecKit` gives compress, decompress, inspect, denoise and train (see its DocC).
+        .library(name: "VAECodecKit", targets: ["VAECodecKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,31 +39,36 @@ let package = Package(
         // The only code that calls libpng/libjpeg: their errors longjmp, which Swift cannot survive.
         .target(name: "CImageShim", dependencies: ["CLibPNG", "CLibJPEG"]),
 
-        .target(name: "ImageIO", dependencies: ["CImageShim"]),
+        .target(name: "Imaging", dependencies: ["CImageShim"]),
         // Reproducible matrix products (see vc_gemm.h).
         .target(name: "CGemm"),
-        .target(name: "NeuralNet", dependencies: ["CGemm"]),
-        .target(name: "VAE", dependencies: ["NeuralNet", "ImageIO", "CZlib"]),
+        // 8-wide SIMD helpers shared by the numeric modules; package-internal, not part of the library's API.
+        .target(name: "SIMDSupport"),
+        .target(name: "NeuralNet", dependencies: ["CGemm", "SIMDSupport"]),
+        .target(name: "Datasets", dependencies: ["Imaging", "NeuralNet", "CZlib"]),
+        .target(name: "VAE", dependencies: ["NeuralNet", "Datasets", "Imaging", "SIMDSupport"]),
         .target(name: "EntropyCoding"),
-        // The shipped models (faces, digits) travel as resources; see ModelStore for how they are found.
+        // The shipped models (faces, digits) travel as resources; see ModelRegistry for how they are found.
+        .target(name: "Codec", dependencies: ["VAE", "Datasets", "Imaging", "EntropyCoding"], resources: [.copy("Models")]),
         // Classical filters on gray images (DCT Wiener, Gaussian blur).
-        .target(name: "ImageFilters", dependencies: ["ImageIO", "NeuralNet"]),
-        .target(name: "Codec", dependencies: ["VAE", "ImageIO", "EntropyCoding", "ImageFilters"], resources: [.copy("Models")]),
-        .target(name: "Evaluation", dependencies: ["Codec", "VAE", "ImageIO", "EntropyCoding", "NeuralNet", "ImageFilters"]),
+        .target(name: "ImageFilters", dependencies: ["Imaging", "SIMDSupport"]),
+        .target(name: "Denoising", dependencies: ["VAE", "Imaging", "ImageFilters"]),
+        .target(name: "VAECodecKit", dependencies: ["Imaging", "NeuralNet", "Datasets", "VAE", "EntropyCoding", "Codec", "Denoising"]),
+        .target(name: "Evaluation", dependencies: ["VAECodecKit", "ImageFilters"]),
         .executableTarget(
             name: "vaecodec",
             dependencies: [
-                "ImageIO", "NeuralNet", "VAE", "ImageFilters", "Codec", "Evaluation",
+                "VAECodecKit", "Evaluation", "ImageFilters",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet"]),
-        .testTarget(name: "VAETests", dependencies: ["VAE"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "SIMDSupport"]),
+        .testTarget(name: "VAETests", dependencies: ["VAE", "Datasets"]),
         .testTarget(name: "EntropyCodingTests", dependencies: ["EntropyCoding"]),
-        .testTarget(name: "CodecTests", dependencies: ["Codec", "ImageFilters"]),
+        .testTarget(name: "CodecTests", dependencies: ["VAECodecKit", "ImageFilters"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "CLITests", dependencies: ["vaecodec", "Codec"]),
+        .testTarget(name: "CLITests", dependencies: ["vaecodec", "VAECodecKit"]),
     ]
 )

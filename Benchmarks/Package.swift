@@ -15,10 +15,7 @@ let package = Package(
             name: "VAECodecBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
-                .product(name: "Codec", package: "vaecodec"),
-                .product(name: "VAE", package: "vaecodec"),
-                .product(name: "NeuralNet", package: "vaecodec"),
-                .product(name: "ImageIO", package: "vaecodec"),
+                .product(name: "VAECodecKit", package: "vaecodec"),
             ],
             path: "Benchmarks/VAECodecBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),

@@ -10,10 +10,10 @@ let package = Package(
     ],
     targets: [
         // A .vae file through the container, the entropy decoder and the decoder network, against the fixture models.
-        .executableTarget(name: "FuzzVAEFile", dependencies: [.product(name: "Codec", package: "vaecodec")]),
+        .executableTarget(name: "FuzzVAEFile", dependencies: [.product(name: "VAECodecKit", package: "vaecodec")]),
         // PNG and JPEG bytes through the C shim (libpng, libjpeg-turbo) and the conversion to gray.
-        .executableTarget(name: "FuzzImage", dependencies: [.product(name: "ImageIO", package: "vaecodec")]),
+        .executableTarget(name: "FuzzImage", dependencies: [.product(name: "VAECodecKit", package: "vaecodec")]),
         // A model file through the safetensors reader, the architecture check and the codec tables.
-        .executableTarget(name: "FuzzModelFile", dependencies: [.product(name: "Codec", package: "vaecodec")]),
+        .executableTarget(name: "FuzzModelFile", dependencies: [.product(name: "VAECodecKit", package: "vaecodec")]),
     ]
 )

@@ -1,3 +1,4 @@
+import Datasets
 import EntropyCoding
 import Foundation
 import NeuralNet
@@ -13,7 +14,7 @@ import VAE
 /// stored in the file's metadata ("codec_fingerprint", 16 hex digits) when the file is written, so a decoder can
 /// find a file's model and check its integrity from the header and tables alone, without reading or hashing the
 /// weights (12 MB of them in the largest shipped model).
-public final class CodecModel {
+public final class CodecModel: ReplicableModel {
     public let name: String
     public let vae: VAEModel
     public let ladder: RateLadder
@@ -64,10 +65,9 @@ public final class CodecModel {
             let x = Tensor(shape: [indices.count, 1, data.side, data.side]) { data.fill($0, with: ArraySlice(indices)) }
             let (m, logvar) = vae.encode(x)
             for i in 0..<m.count {
-                let s = expf(0.5 * logvar.data[i])
                 mu.append(m.data[i])
-                sigma.append(s)
-                kl[i % k] += Double(0.5 * (m.data[i] * m.data[i] + s * s - 1 - logvar.data[i]))
+                sigma.append(expf(0.5 * logvar.data[i]))
+                kl[i % k] += Double(ELBO.gaussianKL(mu: m.data[i], logVariance: logvar.data[i]))
             }
             start = indices.upperBound
             progress(start)

@@ -1,5 +1,5 @@
 import EntropyCoding
-import ImageIO
+import Imaging
 import NeuralNet
 import VAE
 
@@ -21,17 +21,7 @@ public struct LatentCodec {
     }
 
     /// Encoder means for a batch of canvases, [N][latent].
-    public func means(_ canvases: [GrayImage]) -> [[Float]] {
-        let side = model.canvas, k = model.vae.config.latent
-        let x = Tensor(shape: [canvases.count, 1, side, side]) { buffer in
-            for (n, c) in canvases.enumerated() {
-                precondition(c.width == side && c.height == side, "canvas must be \(side)x\(side)")
-                for i in 0..<(side * side) { buffer[n * side * side + i] = min(max(c.pixels[i], 0), 255) / 255 }
-            }
-        }
-        let mu = model.vae.encode(x).mu.data
-        return (0..<canvases.count).map { Array(mu[($0 * k)..<(($0 + 1) * k)]) }
-    }
+    public func means(_ canvases: [GrayImage]) -> [[Float]] { model.vae.means(canvases) }
 
     public func symbols(mean: [Float], rung: Int) -> [Int32] {
         model.ladder.rungs[rung].quantizer.quantize(mean[...])

@@ -1,5 +1,5 @@
 import Foundation
-import ImageIO
+import Imaging
 import NeuralNet
 import VAE
 
@@ -7,9 +7,7 @@ import VAE
 /// only as far as the work needs: its header and tables to find and check a file's model, its weights to code.
 ///
 /// Shipped models are package resources (Sources/Codec/Models), which SwiftPM copies beside the executable
-/// as `vaecodec_Codec.resources/Models`. They are found from the running executable's directory rather than
-/// through `Bundle.module`, which would end the process if the bundle were missing; `VAECODEC_MODELS`
-/// names another folder (an installed copy, say).
+/// as `vaecodec_Codec.resources/Models`; see `searchFolders` for where else they are looked for.
 ///
 /// One VAE gives one operating point (its rate is pinned by its KL), so a domain ships as a *family*:
 /// `faces.safetensors`, `faces-grid.safetensors`, ... The name `faces` means every member; rate control
@@ -37,14 +35,21 @@ public final class ModelRegistry: @unchecked Sendable {
         return ModelRegistry(models: [])
     }
 
+    /// Where the shipped models are looked for, in order: `VAECODEC_MODELS`; the package's resource bundle
+    /// (`Bundle.module`, which SwiftPM puts beside the program that links this library, as
+    /// `vaecodec_Codec.resources` or `.bundle`); `../share/vaecodec/models` from the executable's folder
+    /// (`make install`). `Bundle.module` is opened only when the bundle is there: SwiftPM's accessor ends the
+    /// process when it is missing, as it is for a copied binary.
     static var searchFolders: [String] {
         var folders: [String] = []
         if let custom = ProcessInfo.processInfo.environment["VAECODEC_MODELS"] { folders.append(custom) }
-        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            let directory = (executable as NSString).deletingLastPathComponent
-            folders.append(directory + "/vaecodec_Codec.resources/Models")
-            folders.append(directory + "/vaecodec_Codec.resources")
-            folders.append((directory as NSString).deletingLastPathComponent + "/share/vaecodec/models")  // make install
+        let besideProgram = ["vaecodec_Codec.resources", "vaecodec_Codec.bundle"].map { Bundle.main.bundleURL.appendingPathComponent($0).path }
+        if besideProgram.contains(where: { FileManager.default.fileExists(atPath: $0) }),
+           let models = Bundle.module.url(forResource: "Models", withExtension: nil) {
+            folders.append(models.path)
+        }
+        if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
+            folders.append(executable.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/vaecodec/models").path)
         }
         return folders
     }

@@ -1,6 +1,6 @@
 import EntropyCoding
 import Foundation
-import ImageIO
+import Imaging
 
 /// `--quality 1...100` as a price in decibels per bit: the encoder picks, per image, the model and rung that
 /// minimise J = -PSNR + price * bits (PSNR of the 64x64 canvas, bits of the whole file), so a bit is spent

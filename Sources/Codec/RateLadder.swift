@@ -1,4 +1,5 @@
 import EntropyCoding
+import VAE
 
 /// Uniform scalar quantization of the latent means, one step per transmitted dimension.
 /// A dimension the model does not use (its KL on the training data is ~0) is never sent: the decoder
@@ -45,9 +46,6 @@ public struct Rung: Equatable, Sendable {
 public struct RateLadder: Equatable, Sendable {
     /// Steps of 32 and 23 sigma reach the lowest rates: most means then round to 0 and cost almost nothing.
     public static let stepMultipliers: [Float] = [32, 23, 16, 11, 8, 5.6, 4, 2.8, 2, 1.4]
-    /// Dimensions whose mean KL on the training data is below this (nats) carry nothing worth sending.
-    public static let activeKLThreshold = 0.01
-
     public let rungs: [Rung]
 
     public init(rungs: [Rung]) { self.rungs = rungs }
@@ -57,7 +55,7 @@ public struct RateLadder: Equatable, Sendable {
                            multipliers: [Float] = stepMultipliers) throws -> RateLadder {
         let n = mu.count / latentSize
         precondition(n > 0 && mu.count == sigma.count && klPerDimension.count == latentSize)
-        let transmitted = (0..<latentSize).filter { klPerDimension[$0] > activeKLThreshold }
+        let transmitted = (0..<latentSize).filter { klPerDimension[$0] > Trainer.activeThreshold }
         let typicalSigma = transmitted.map { d in
             Float((0..<n).reduce(0.0) { $0 + Double(sigma[$1 * latentSize + d]) } / Double(n))
         }
@@ -69,22 +67,9 @@ public struct RateLadder: Equatable, Sendable {
                 let symbols = quantizer.quantize(mu[(row * latentSize)..<((row + 1) * latentSize)])
                 for i in symbols.indices { columns[i].append(symbols[i]) }
             }
-            let tables = try columns.map { try table(for: $0) }
+            let tables = try columns.map(SymbolTable.fitted(to:))
             return Rung(quantizer: quantizer, tables: tables, stepMultiplier: multiplier)
         }
         return RateLadder(rungs: rungs)
-    }
-
-    /// The table covers the central 99.9% of the training symbols; the rare rest goes through ESCAPE.
-    static func table(for symbols: [Int32]) throws -> SymbolTable {
-        let sorted = symbols.sorted()
-        let cut = sorted.count / 2000
-        var low = sorted[cut], high = sorted[sorted.count - 1 - cut]
-        if high - low > 4000 {  // keep tables small whatever the data
-            let median = sorted[sorted.count / 2]
-            low = max(low, median - 2000)
-            high = min(high, median + 2000)
-        }
-        return try SymbolTable(minValue: low, maxValue: high, samples: symbols)
     }
 }

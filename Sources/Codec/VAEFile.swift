@@ -1,4 +1,5 @@
-import ImageIO
+import Imaging
+import VAE
 
 /// Reading .vae files: the one place that finds a file's model, by the id in its header, among a registry's models.
 /// Checking a file needs only its model's tables; decoding it loads that one model's weights.

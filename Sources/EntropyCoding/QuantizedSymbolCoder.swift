@@ -34,6 +34,21 @@ public struct SymbolTable: Sendable, Equatable {
     }
 
     /// Histograms training values into minValue...maxValue and ESCAPE and builds the table.
+    /// The table a codec fits to training symbols: it covers their central 99.9% (the rare rest goes through ESCAPE),
+    /// and at most 4,001 values around the median, so a table stays small whatever the data.
+    public static func fitted(to samples: [Int32]) throws -> SymbolTable {
+        precondition(!samples.isEmpty, "a table needs training symbols")
+        let sorted = samples.sorted()
+        let cut = sorted.count / 2000
+        var low = sorted[cut], high = sorted[sorted.count - 1 - cut]
+        if high - low > 4000 {
+            let median = sorted[sorted.count / 2]
+            low = max(low, median - 2000)
+            high = min(high, median + 2000)
+        }
+        return try SymbolTable(minValue: low, maxValue: high, samples: samples)
+    }
+
     public init(minValue: Int32, maxValue: Int32, samples: some Sequence<Int32>,
                 scaleBits: Int = 14, pseudoCount: Double = 0.5) throws {
         guard minValue <= maxValue else { throw EntropyCodingError.invalidTable("empty value range") }

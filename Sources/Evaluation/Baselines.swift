@@ -1,8 +1,5 @@
-import Codec
 import EntropyCoding
-import ImageIO
-import NeuralNet
-import VAE
+import VAECodecKit
 
 /// One coded image: its size in bits per pixel and its decoded canvas.
 public struct CodedImage {
@@ -114,11 +111,7 @@ public final class PCABaseline {
         let key = "\(k)/\(step)"
         if let cached = tables[key] { return cached }
         let built = try (0..<k).map { c in
-            let symbols = trainingCoefficients.map { Int32(($0[c] / step).rounded()) }
-            let sorted = symbols.sorted()
-            let cut = sorted.count / 2000
-            return try SymbolTable(minValue: sorted[cut], maxValue: max(sorted[cut], min(sorted[sorted.count - 1 - cut], sorted[cut] + 4000)),
-                                   samples: symbols)
+            try SymbolTable.fitted(to: trainingCoefficients.map { Int32(($0[c] / step).rounded()) })
         }
         tables[key] = built
         return built

@@ -1,4 +1,4 @@
-import ImageIO
+import VAECodecKit
 
 /// The classical denoisers the VAE is compared with, on 8-bit gray planes.
 public enum ClassicalDenoisers {

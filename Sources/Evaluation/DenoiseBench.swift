@@ -1,20 +1,22 @@
-import Codec
+import VAECodecKit
 import Foundation
 import ImageFilters
-import ImageIO
-import NeuralNet
-import VAE
 
 /// The denoising study: held-out canvases with seeded Gaussian noise (clipped to 0...255 and rounded, as a
 /// saved image would be), the classical methods, and the VAE variants, each with PSNR, SSIM and time.
+/// The last VAE row is what `vaecodec denoise` makes (`Denoiser.denoise` over `priors`: each image's prior chosen, and
+/// the classical fallback for an image out of domain); the rows before it are its stages, under `model` alone.
 public struct DenoiseBench {
-    public var model: CodecModel
+    /// The prior of the ablation rows.
+    public var model: Prior
+    /// The priors the command chooses among.
+    public var priors: [Prior]
     public var images: [GrayImage]
     public var noiseLevels: [Double]
     public var seed: UInt64
 
-    public init(model: CodecModel, images: [GrayImage], noiseLevels: [Double] = [15, 25, 50], seed: UInt64 = 1) {
-        (self.model, self.images, self.noiseLevels, self.seed) = (model, images, noiseLevels, seed)
+    public init(model: Prior, priors: [Prior], images: [GrayImage], noiseLevels: [Double] = [15, 25, 50], seed: UInt64 = 1) {
+        (self.model, self.priors, self.images, self.noiseLevels, self.seed) = (model, priors, images, noiseLevels, seed)
     }
 
     public struct Row: Sendable {
@@ -87,7 +89,8 @@ public struct DenoiseBench {
             record("VAE encoder-decoder", results.map { $0.encoderDecoderCanvas! }, seconds: vaeTime)
             record("VAE MAP", results.map(\.mapCanvas), seconds: vaeTime)
             record("VAE MAP + blend", results.map(\.blended), seconds: vaeTime)
-            record("VAE MAP + blend + Wiener", results.map(\.image), seconds: vaeTime)
+            let (commandOutputs, commandTime) = timed { Denoiser.denoise(noisy, sigmas: noisy.map { _ in sigma }, models: priors).map(\.image) }
+            record("VAE MAP + blend + Wiener", commandOutputs, seconds: commandTime)
             counts[sigma] = LevelCounts(outOfDomain: results.filter(\.looksOutOfDomain).count,
                                         blendPilotAlone: results.filter { $0.priorWeight == 1 }.count)
             done += 1
@@ -98,14 +101,11 @@ public struct DenoiseBench {
 
     /// Single-image latency of the full VAE method (what `vaecodec denoise` does per file), in seconds.
     public func singleImageSeconds(sigma: Double, count: Int = 10) -> Double {
-        let denoiser = Denoiser(model: model)
         var rng = Xoshiro256StarStar(seed: seed)
         let noisy = images.prefix(count).map { Self.addNoise($0, sigma: sigma, rng: &rng) }
-        return BLAS.withThreads(Denoiser.singleImageBLASThreads) {
-            let start = MonotonicClock.seconds()
-            for image in noisy { _ = denoiser.denoise(image, sigma: sigma) }
-            return (MonotonicClock.seconds() - start) / Double(max(1, noisy.count))
-        }
+        let start = MonotonicClock.seconds()
+        for image in noisy { _ = Denoiser.denoise([image], sigmas: [sigma], models: priors) }
+        return (MonotonicClock.seconds() - start) / Double(max(1, noisy.count))
     }
 
     public static func markdown(rows: [Row], title: String, command: String, description: [String], singleImageSeconds: Double,

@@ -1,5 +1,4 @@
-import Codec
-import ImageIO
+import VAECodecKit
 
 /// Image quality on 8-bit gray planes (values 0...255 held as Float).
 public enum Metrics {

@@ -1,4 +1,4 @@
-import ImageIO
+import VAECodecKit
 
 /// A gray sheet for report figures: images pasted at integer scales, and labels in a 5x7 bitmap font
 /// (so figures need no font library). White background, black text.

@@ -1,7 +1,5 @@
-import Codec
+import VAECodecKit
 import Foundation
-import ImageIO
-import VAE
 
 /// One image coded one way.
 public struct BenchRow: Sendable {

@@ -1,6 +1,5 @@
-import Codec
+import VAECodecKit
 import Foundation
-import ImageIO
 
 /// Writes a rate-distortion study: results.csv, report.md, rd-psnr.svg, rd-ssim.svg, grid.png.
 public struct RateDistortionReport {

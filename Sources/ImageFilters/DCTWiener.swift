@@ -1,6 +1,7 @@
 import Foundation
-import ImageIO
-import NeuralNet
+import Imaging
+import SIMDSupport
+
 
 /// Empirical Wiener filtering in sliding 8x8 DCT blocks, with a pilot estimate giving the signal's power
 /// (the second stage of BM3D, without block matching): each coefficient of the noisy block is scaled by

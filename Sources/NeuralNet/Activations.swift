@@ -1,3 +1,5 @@
+import SIMDSupport
+
 /// max(x, 0). Keeps its output: y > 0 is exactly the mask backward needs.
 public final class ReLU: Layer {
     private var output = Tensor.none

@@ -1,3 +1,5 @@
+import SIMDSupport
+
 /// Adam (Kingma & Ba 2015) with bias correction, optionally after clipping the global
 /// gradient norm. `stepCount`, `m` and `v` are public so a checkpoint can resume exactly.
 public final class Adam {

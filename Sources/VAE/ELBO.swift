@@ -1,9 +1,10 @@
+import SIMDSupport
 import Foundation
 import NeuralNet
 
 /// The terms of the evidence lower bound, each returning a sum over all elements (in Double)
 /// and optionally writing its gradient times `gradientScale` (the caller's 1/(batch·samples)).
-enum ELBO {
+public enum ELBO {
     static let logTwoPi = Float(log(2.0 * Double.pi))
 
     /// Σ −log Bernoulli(x; sigmoid(o)) = Σ softplus(o) − x·o, computed as
@@ -46,13 +47,17 @@ enum ELBO {
         return total
     }
 
-    /// Σ KL(N(μ, σ²) ‖ N(0, 1)) = Σ ½(μ² + σ² − 1 − log σ²).
+    /// KL(N(μ, σ²) ‖ N(0, 1)) = ½(μ² + σ² − 1 − log σ²) in nats, for one latent dimension: the closed form every KL
+    /// in vaecodec is a sum of.
+    @inline(__always)
+    public static func gaussianKL(mu: Float, logVariance: Float) -> Float {
+        0.5 * (mu * mu + expf(logVariance) - 1 - logVariance)
+    }
+
+    /// Σ KL(N(μᵢ, σᵢ²) ‖ N(0, 1)) over `count` dimensions.
     static func kl(mu: UnsafePointer<Float>, logVariance: UnsafePointer<Float>, count: Int) -> Double {
         var total = 0.0
-        for i in 0..<count {
-            let lv = logVariance[i]
-            total += Double(0.5 * (mu[i] * mu[i] + expf(lv) - 1 - lv))
-        }
+        for i in 0..<count { total += Double(gaussianKL(mu: mu[i], logVariance: logVariance[i])) }
         return total
     }
 }

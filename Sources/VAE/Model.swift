@@ -1,20 +1,14 @@
+import SIMDSupport
 import Foundation
+import Imaging
 import NeuralNet
 
 /// A variational autoencoder (Kingma & Welling 2014) with its own Adam optimiser.
 ///
-/// Layer names follow PyTorch's nn.Sequential numbering (activations take an index too), so a
-/// PyTorch reference with the same Sequential has identical state_dict keys:
-/// - mlp: encoder = [Linear(D→h₀), act, …, Linear(h_last→2·latent)]; decoder = [Linear(latent→h_last), act, …, Linear(h₀→D)].
-/// - conv, S = log2(canvas/4) stages, channels cᵢ = c·2ⁱ: encoder = S × [Conv2d(k4,s2,p1), act], Flatten,
-///   Linear(c_{S−1}·16 → 2·latent); decoder = Linear(latent → c_{S−1}·16), act, Unflatten to [c_{S−1},4,4],
-///   (S−1) × [ConvTranspose2d(k4,s2,p1), act], ConvTranspose2d(c₀→1).
-/// - spatial, grid g = canvas/8, C = latent/g² channels: encoder = 3 × [Conv2d(k4,s2,p1), act] (c, 2c, 4c),
-///   Conv2d(4c → 2C, k3,s1,p1); decoder = Unflatten to [C,g,g], ConvTranspose2d(C → 4c, k3,s1,p1), act,
-///   2 × [ConvTranspose2d(k4,s2,p1), act] (2c, c), ConvTranspose2d(c→1, k4,s2,p1).
-/// The encoder's last layer emits [μ | log σ²] side by side (spatial: the first C channels are μ, so the
-/// flattened output has the same layout, and latent index = channel·g² + row·g + column). The decoder emits logits o, and the
-/// pixel mean is sigmoid(o) under both likelihoods.
+/// The layers are `VAEConfig.encoderLayers` and `decoderLayers` (see `LayerSpec`), named after PyTorch's
+/// nn.Sequential numbering (activations take an index too), so a PyTorch reference with the same Sequential has
+/// identical state_dict keys. The encoder's last layer emits [μ | log σ²] side by side; the decoder emits logits o,
+/// and the pixel mean is sigmoid(o) under both likelihoods.
 public final class VAEModel {
     public let config: VAEConfig
     public let encoder: Sequential
@@ -53,83 +47,11 @@ public final class VAEModel {
         case .random(let seed): rng = Xoshiro256StarStar(seed: seed)
         case .zeros: zeros = true
         }
-        // Every layer's scheme, or zeros when a file fills the weights.
-        func scheme(_ wanted: WeightInitialization) -> WeightInitialization { zeros ? .zeros : wanted }
-        let activation: () -> Layer = config.activation == .relu ? { ReLU() } : { LeakyReLU(slope: 0.01) }
-
-        var encoderLayers: [Layer] = []
-        var decoderLayers: [Layer] = []
-        func name(_ prefix: String, _ layers: [Layer]) -> String { "\(prefix).\(layers.count)" }
-
-        switch config.arch {
-        case .mlp:
-            // PyTorch's nn.Linear default: measured on the paper's MNIST setup, He/Xavier learns faster in epoch 1
-            // (120.3 vs 127.3 nats) but ends 0.8 nats worse after 10 epochs (106.5 vs 105.7).
-            let hiddenInit = WeightInitialization.uniformFanIn, outInit = WeightInitialization.uniformFanIn
-            var width = config.pixels
-            for h in config.hidden {
-                encoderLayers.append(Linear(width, h, name: name("encoder", encoderLayers), initialization: scheme(hiddenInit), rng: &rng))
-                encoderLayers.append(activation())
-                width = h
-            }
-            encoderLayers.append(Linear(width, 2 * config.latent, name: name("encoder", encoderLayers),
-                                        initialization: scheme(outInit), rng: &rng))
-            width = config.latent
-            for h in config.hidden.reversed() {
-                decoderLayers.append(Linear(width, h, name: name("decoder", decoderLayers), initialization: scheme(hiddenInit), rng: &rng))
-                decoderLayers.append(activation())
-                width = h
-            }
-            decoderLayers.append(Linear(width, config.pixels, name: name("decoder", decoderLayers),
-                                        initialization: scheme(outInit), rng: &rng))
-        case .conv:
-            let stages = config.convStages!
-            let channels = (0..<stages).map { config.hidden[0] << $0 }
-            var inChannels = 1
-            for c in channels {
-                encoderLayers.append(Conv2d(inChannels, c, kernel: 4, stride: 2, padding: 1,
-                                            name: name("encoder", encoderLayers), initialization: scheme(.he), rng: &rng))
-                encoderLayers.append(activation())
-                inChannels = c
-            }
-            encoderLayers.append(Flatten())
-            let top = channels[stages - 1]
-            encoderLayers.append(Linear(top * 16, 2 * config.latent, name: name("encoder", encoderLayers),
-                                        initialization: scheme(.xavier), rng: &rng))
-            decoderLayers.append(Linear(config.latent, top * 16, name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
-            decoderLayers.append(activation())
-            decoderLayers.append(Reshape([top, 4, 4]))
-            for i in stride(from: stages - 1, to: 0, by: -1) {
-                decoderLayers.append(ConvTranspose2d(channels[i], channels[i - 1], kernel: 4, stride: 2, padding: 1,
-                                                     name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
-                decoderLayers.append(activation())
-            }
-            decoderLayers.append(ConvTranspose2d(channels[0], 1, kernel: 4, stride: 2, padding: 1,
-                                                 name: name("decoder", decoderLayers), initialization: scheme(.xavier), rng: &rng))
-        case .spatial:
-            let c = config.hidden[0], latentChannels = config.latentChannels, grid = config.spatialGrid
-            var inChannels = 1
-            for width in [c, 2 * c, 4 * c] {
-                encoderLayers.append(Conv2d(inChannels, width, kernel: 4, stride: 2, padding: 1,
-                                            name: name("encoder", encoderLayers), initialization: scheme(.he), rng: &rng))
-                encoderLayers.append(activation())
-                inChannels = width
-            }
-            encoderLayers.append(Conv2d(4 * c, 2 * latentChannels, kernel: 3, stride: 1, padding: 1,
-                                        name: name("encoder", encoderLayers), initialization: scheme(.xavier), rng: &rng))
-            encoderLayers.append(Flatten())
-            decoderLayers.append(Reshape([latentChannels, grid, grid]))
-            decoderLayers.append(ConvTranspose2d(latentChannels, 4 * c, kernel: 3, stride: 1, padding: 1,
-                                                 name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
-            decoderLayers.append(activation())
-            for (from, to) in [(4 * c, 2 * c), (2 * c, c)] {
-                decoderLayers.append(ConvTranspose2d(from, to, kernel: 4, stride: 2, padding: 1,
-                                                     name: name("decoder", decoderLayers), initialization: scheme(.he), rng: &rng))
-                decoderLayers.append(activation())
-            }
-            decoderLayers.append(ConvTranspose2d(c, 1, kernel: 4, stride: 2, padding: 1,
-                                                 name: name("decoder", decoderLayers), initialization: scheme(.xavier), rng: &rng))
+        func build(_ specs: [LayerSpec], _ prefix: String) -> [Layer] {
+            specs.enumerated().map { i, spec in spec.layer(name: "\(prefix).\(i)", activation: config.activation, zeros: zeros, rng: &rng) }
         }
+        let encoderLayers = build(config.encoderLayers, "encoder")
+        let decoderLayers = build(config.decoderLayers, "decoder")
         // The data needs no gradient: skipping dx of the first layer saves a third of its backward.
         (encoderLayers[0] as! TrainableLayer).propagatesInputGradient = false
         encoder = Sequential(encoderLayers)
@@ -407,10 +329,24 @@ public final class VAEModel {
         let (mu, logvar) = encode(x)
         for i in 0..<x.batchSize {
             for j in 0..<k {
-                let m = mu.data[i * k + j], lv = logvar.data[i * k + j]
-                sums[j] += Double(0.5 * (m * m + expf(lv) - 1 - lv))
+                sums[j] += Double(ELBO.gaussianKL(mu: mu.data[i * k + j], logVariance: logvar.data[i * k + j]))
             }
         }
         return sums.map { $0 / Double(max(1, x.batchSize)) }
+    }
+}
+
+extension VAEModel {
+    /// The encoder's means for a batch of canvases (gray, 0...255, canvas x canvas), [N][latent].
+    public func means(_ canvases: [GrayImage]) -> [[Float]] {
+        let side = config.canvas, k = config.latent
+        let x = Tensor(shape: [canvases.count, 1, side, side]) { buffer in
+            for (n, c) in canvases.enumerated() {
+                precondition(c.width == side && c.height == side, "canvas must be \(side)x\(side)")
+                for i in 0..<(side * side) { buffer[n * side * side + i] = min(max(c.pixels[i], 0), 255) / 255 }
+            }
+        }
+        let mu = encode(x).mu.data
+        return (0..<canvases.count).map { Array(mu[($0 * k)..<(($0 + 1) * k)]) }
     }
 }

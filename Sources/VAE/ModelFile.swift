@@ -39,6 +39,11 @@ public struct ModelFile {
         return file.serialized()
     }
 
+    /// Reads and validates the model file at `path`, a tensor at a time (the file is never held whole).
+    public static func load(path: String) throws -> ModelFile {
+        try load(SafeTensorsFile(path: path))
+    }
+
     /// Parses and validates a model file held in memory (see `load(_:)`).
     public static func load(_ bytes: [UInt8], name: String) throws -> ModelFile {
         try load(SafeTensorsFile(bytes: bytes, name: name))

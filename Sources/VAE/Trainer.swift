@@ -1,4 +1,9 @@
+#if canImport(Glibc)
 import Glibc
+#else
+import Darwin
+#endif
+import Datasets
 import NeuralNet
 
 /// Hyperparameters of one training run; stored in checkpoints so `--resume` continues the same run.
@@ -131,7 +136,8 @@ public final class Trainer {
         return record
     }
 
-    /// A latent dimension is active when its mean KL exceeds this many nats.
+    /// A latent dimension is active when its mean KL exceeds this many nats; the codec sends only active dimensions
+    /// (`RateLadder`), since the others carry nothing worth a bit.
     public static let activeThreshold = 0.01
 
     /// -ELBO (one sample of z per image) and mean KL per latent dimension over a whole dataset.

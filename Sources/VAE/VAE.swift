@@ -1,3 +1,4 @@
+import SIMDSupport
 import Foundation
 
 /// Everything that fixes a model's architecture. Stored as JSON in every model file's

@@ -1,9 +1,7 @@
 import ArgumentParser
-import Codec
+import VAECodecKit
 import Evaluation
 import Foundation
-import ImageIO
-import VAE
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,7 +71,7 @@ struct BenchCommand: ParsableCommand {
         for file in files where !force && Files.exists(out + "/" + file) {
             throw ImageError(file: out + "/" + file, problem: "already exists (use --force to replace the report)")
         }
-        let models = try modelOptions.candidates()
+        let models = try modelOptions.codec().models.load(modelOptions.model)
         let side = models[0].canvas
         guard models.allSatisfy({ $0.canvas == side }) else { throw ValidationError("the models have different canvas sizes") }
         let spec = DatasetSpec(path: data, crop: crop, side: side)
@@ -120,8 +118,9 @@ struct BenchCommand: ParsableCommand {
         guard !levels.isEmpty, levels.allSatisfy({ $0 > 0 && $0 < 256 }) else { throw ValidationError("--noise takes levels in 1...255, comma-separated") }
         // The model that fits the clean held-out images best (lowest energy), e.g. faces for LFW.
         let probe = Array(images.prefix(8))
-        let model = Denoiser.bestPrior(among: models, for: probe, sigmas: probe.map { _ in 5 })
-        let study = DenoiseBench(model: model, images: images, noiseLevels: levels)
+        let priors = models.map(Prior.init)
+        let model = Denoiser.bestPrior(among: priors, for: probe, sigmas: probe.map { _ in 5 })
+        let study = DenoiseBench(model: model, priors: priors, images: images, noiseLevels: levels)
         if exportNoisy {
             let folder = out + "/denoise-inputs"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -147,12 +146,10 @@ struct BenchCommand: ParsableCommand {
     }
 
     func loadSplit(_ spec: DatasetSpec) throws -> (train: ImageDataset, heldOut: ImageDataset) {
-        if let pair = spec.mnistPair { return (try spec.loadIDX(pair.train), try spec.loadIDX(pair.test)) }
-        let loading = Progress("loading \(spec.path)", total: 1, quiet: common.quiet)
-        let all = try spec.load { done, total in loading.update(done, total: total) }
+        let loading = Progress("loading \(spec.path)", total: 1, quiet: common.quiet || spec.mnistPair != nil)
+        let split = try spec.loadSplit(validationFraction: valFraction, seed: seed) { done, total in loading.update(done, total: total) }
         loading.finish()
-        let split = all.splitByIdentity(validationFraction: valFraction, seed: seed)
-        guard split.validation.count > 0 else { throw ImageError(file: spec.path, problem: "no held-out images (raise --val-fraction)") }
-        return (split.train, split.validation)
+        guard split.heldOut.count > 0 else { throw ImageError(file: spec.path, problem: "no held-out images (raise --val-fraction)") }
+        return split
     }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ImageIO
+import VAECodecKit
 
 struct CanvasCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

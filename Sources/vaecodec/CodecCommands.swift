@@ -1,24 +1,17 @@
 import ArgumentParser
-import Codec
 import Foundation
-import ImageIO
-import NeuralNet
+import VAECodecKit
 
 /// `--model auto|faces|digits|PATH`, shared by the codec commands.
 struct ModelOptions: ParsableArguments {
     @Option(help: "auto (every shipped model; the best for each image), faces, digits (every member of the family), a member (faces-grid), or a model file.")
     var model = "auto"
 
-    /// The shipped models, and --model's file when it names one (read only when a file needs it).
-    func registry() throws -> ModelRegistry {
-        let shipped = ModelRegistry.shipped()
-        guard model != "auto", shipped.names(model).isEmpty, !ModelRegistry.familyNames.contains(model) else { return shipped }
-        guard Files.exists(model) else { throw ImageError(file: model, problem: "no such model (use faces, digits, auto or a model file's path)") }
-        return shipped.adding(path: model)
+    /// The library over the shipped models and, when --model names a file, that file.
+    func codec() throws -> VAECodec {
+        let shipped = VAECodec()
+        return VAECodec(models: try shipped.registry(for: model))
     }
-
-    /// The models --model selects, loaded.
-    func candidates() throws -> [CodecModel] { try registry().load(model) }
 }
 
 extension Effort: ExpressibleByArgument {}
@@ -36,6 +29,7 @@ struct EncoderOptions: ParsableArguments {
     }
 
     var settings: EncoderSettings { EncoderSettings(effort: effort, refineSteps: refineSteps) }
+
 }
 
 struct CompressCommand: ParsableCommand {
@@ -90,33 +84,22 @@ struct CompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = try modelOptions.registry()
-        let target: RateTarget = bpp.map { .bitsPerPixel($0) } ?? .quality(quality ?? QualityScale.defaultQuality)
-        let settings = encoderOptions.settings
-        // Each file is read straight to the canvases its models need, a row at a time, never whole.
-        let sides = try registry.canvasSides(modelOptions.model)
-        try forEachGroup(inputs, size: 8 * settings.batchSize, weight: { $0.item.sampleCount },
+        let codec = try modelOptions.codec()
+        let options = VAECodec.CompressionOptions(model: modelOptions.model, target: bpp.map { .bitsPerPixel($0) } ?? .quality(quality ?? QualityScale.defaultQuality),
+                                                  effort: encoderOptions.effort, refineSteps: encoderOptions.refineSteps, crop: crop)
+        try forEachGroup(inputs, size: 8 * EncoderSettings().batchSize, weight: { $0.image.encoderInput.sampleCount },
                          progress: "compress", quiet: common.quiet || json) { input in
             let output = self.output ?? OutputPath.beside(input, suffix: ".vae")
             if !force && output != Files.standardStream && Files.exists(output) {
                 throw ImageError(file: output, problem: "already exists (use --force to overwrite)")
             }
-            var size = (width: 0, height: 0)
-            let read = try ImageCodec.decodeCanvases(Files.read(input), name: Files.displayName(input), sides: sides) {
-                size = ($0, $1)
-                return Canvas.codedRegion(width: $0, height: $1, crop: crop)
-            }
-            if let crop, crop > min(size.width, size.height) {
-                Terminal.error("warning: \(input): --crop \(crop) exceeds the \(size.width)x\(size.height) image; coded its central "
-                               + "\(read.width)x\(read.height) square")
-            }
-            return (input: input, output: output, colour: read.channels >= 3,
-                    item: EncoderInput(canvases: read.canvases, width: read.width, height: read.height, hint: read.format == .jpeg ? .jpeg : .png))
+            // Each file is read straight to the canvases its models need, a row at a time, never whole.
+            return (input: input, output: output, image: try codec.read(imageFile: Files.read(input), name: Files.displayName(input), options: options))
         } process: { ready in
-            try BatchEncoder.encode(ready.map(\.item), registry: registry, selection: modelOptions.model, target: target, settings: settings)
+            try codec.compress(ready.map(\.image), options: options)
         } finish: { item, choice in
             try Files.writeAtomically(choice.file, to: item.output, overwrite: force)
-            report(input: item.input, output: item.output, choice, colour: item.colour)
+            report(input: item.input, output: item.output, choice, colour: item.image.wasColour)
         }
     }
 
@@ -146,9 +129,10 @@ struct CompressCommand: ParsableCommand {
 }
 
 struct DecompressCommand: ParsableCommand {
-    /// Where a file decodes to without -o: beside it, in its original's format.
+    /// Where a file decodes to without -o: beside it, in its original's format, under a name that cannot be the
+    /// original's (face.vae -> face.decoded.png, not face.png).
     static func target(_ input: String, _ header: ContainerHeader) -> String {
-        OutputPath.beside(input, suffix: header.formatHint == .jpeg ? ".jpg" : ".png")
+        OutputPath.beside(input, suffix: header.formatHint == .jpeg ? ".decoded.jpg" : ".decoded.png")
     }
 
     static let configuration = CommandConfiguration(
@@ -156,7 +140,7 @@ struct DecompressCommand: ParsableCommand {
         abstract: "Decompress .vae files to PNG or JPEG at their original size.",
         discussion: """
             The output format follows -o's extension, else the original's (recorded in the file): face.vae \
-            becomes face.png or face.jpg beside it, never replacing an existing file unless --force. The model \
+            becomes face.decoded.png or face.decoded.jpg beside it (never the original's name), keeping an existing file unless --force. The model \
             is found by the id in the file among the shipped models (and --model PATH, if given).
             """)
 
@@ -192,7 +176,7 @@ struct DecompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = try modelOptions.registry()
+        let codec = try modelOptions.codec()
         let quality = jpegQuality
         // A group is bounded by the pixels its files declare: a 20-byte file may ask for 16384 x 16384.
         try forEachGroup(inputs, size: 512, weight: { $0.pixels }, progress: "decompress", quiet: common.quiet) { input in
@@ -200,12 +184,12 @@ struct DecompressCommand: ParsableCommand {
             let header = try Container.parse(bytes, name: name).header
             try VAEFile.checkOutputSize(header, limit: maxOutputPixels, name: name)
             if output == nil, !force, case let target = Self.target(input, header), Files.exists(target) {
-                throw ImageError(file: target, problem: "already exists, perhaps the original image (-o names another output, --force replaces it)")
+                throw ImageError(file: target, problem: "already exists (-o names another output, --force replaces it)")
             }
             return (input: input, bytes: bytes, name: name, pixels: header.width * header.height)
         } process: { files in
             // Decoded in batches on both cores, then encoded to PNG or JPEG on both cores too.
-            let decoded = VAEFile.decompress(files.map { ($0.bytes, $0.name) }, registry: registry, maxOutputPixels: maxOutputPixels)
+            let decoded = codec.decompress(files: files.map { ($0.bytes, $0.name) }, maxOutputPixels: maxOutputPixels)
             return Parallel.map(files.count) { i, _ -> Result<(decoded: VAEFile.Decoded, target: String, format: ImageFormat, bytes: [UInt8]), Error> in
                 let (file, result) = (files[i], decoded[i])
                 return Result {
@@ -241,9 +225,9 @@ struct InfoCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let registry = try modelOptions.registry()
+        let codec = try modelOptions.codec()
         try forEachInput(inputs) { input in
-            let found = try VAEFile.inspect(try Files.read(input), name: input, registry: registry)
+            let found = try codec.inspect(try Files.read(input), name: input)
             let h = found.header
             let integrity = found.failure != nil ? "FAILED" : found.model == nil ? "unchecked (model unknown)" : "ok"
             let hint = h.formatHint == .jpeg ? "JPEG" : "PNG"

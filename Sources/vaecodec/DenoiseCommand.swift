@@ -1,9 +1,6 @@
 import ArgumentParser
-import Codec
-import NeuralNet
 import Foundation
-import ImageFilters
-import ImageIO
+import VAECodecKit
 
 struct DenoiseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,32 +49,29 @@ struct DenoiseCommand: ParsableCommand {
     }
 
     func run() throws {
-        let models = try modelOptions.candidates()
+        let codec = try modelOptions.codec()
         try forEachGroup(inputs, size: 128, weight: { $0.image.pixels.count }, progress: "denoise", quiet: common.quiet) { input in
             let decoded = try ImageCodec.read(input, maxPixels: Denoiser.maxPixels)
             let target = output ?? OutputPath.beside(input, suffix: ".denoised." + decoded.format.fileExtension)
             for path in [target] + (uncertainty.map { [$0] } ?? []) where !force && path != Files.standardStream && Files.exists(path) {
                 throw ImageError(file: path, problem: "already exists (use --force to overwrite)")
             }
-            let image = decoded.image.gray()
-            let noise = sigma == "auto" ? NoiseEstimator.sigma(image) : Double(sigma)!
-            return (input: input, target: target, format: ImageFormat(pathExtension: target) ?? decoded.format, image: image,
-                    noise: noise, estimated: sigma == "auto")
+            return (input: input, target: target, format: ImageFormat(pathExtension: target) ?? decoded.format, image: decoded.image.gray())
         } process: { ready in
-            Denoiser.denoise(ready.map(\.image), sigmas: ready.map { max($0.noise, 0.5) }, models: models)
-        } finish: { item, outcome in
-            try write(item, outcome)
+            try codec.denoise(ready.map(\.image), sigmas: ready.map { _ in Double(sigma) }, model: modelOptions.model)
+        } finish: { item, denoised in
+            try write(item, denoised)
         }
     }
 
-    func write(_ item: (input: String, target: String, format: ImageFormat, image: GrayImage, noise: Double, estimated: Bool),
-               _ outcome: Denoiser.Outcome) throws {
+    func write(_ item: (input: String, target: String, format: ImageFormat, image: GrayImage), _ denoised: VAECodec.Denoised) throws {
+        let (outcome, noise) = (denoised.outcome, denoised.sigma)
         let (fit, model) = (outcome.fit, outcome.model)
         let toStdout = item.target == Files.standardStream || uncertainty == Files.standardStream
         let bytes = item.format == .png ? try ImageCodec.encodePNG(outcome.image.image())
                                         : try ImageCodec.encodeJPEG(outcome.image.image(), quality: jpegQuality)
         if let uncertainty {
-            let map = BLAS.withThreads(1) { Denoiser(model: model).uncertainty(item.image, sigma: max(item.noise, 0.5), fit: fit) }
+            let map = denoised.uncertainty(of: item.image)
             let peak = map.pixels.max() ?? 0
             let scale = peak > 0 ? min(16, 255 / peak) : 1
             let scaled = GrayImage(width: map.width, height: map.height, pixels: map.pixels.map { $0 * scale })
@@ -92,7 +86,7 @@ struct DenoiseCommand: ParsableCommand {
                            + "(fit ratio \(decimal(fit.fitRatio, 1)), latent mean square \(decimal(fit.latentMeanSquare, 1)); "
                            + "both about 1 in its domain): denoised without the VAE prior (blur-piloted Wiener filter)")
         }
-        Terminal.info("\(item.input) -> \(item.target): noise sigma \(decimal(item.noise, 1)) (\(item.estimated ? "estimated" : "given")), "
+        Terminal.info("\(item.input) -> \(item.target): noise sigma \(decimal(noise, 1)) (\(sigma == "auto" ? "estimated" : "given")), "
                       + "model \(model.name), fit ratio \(decimal(fit.fitRatio, 2)), latent mean square \(decimal(fit.latentMeanSquare, 2))"
                       + (outcome.result.map { ", prior's share of the Wiener pilot \(decimal(Double($0.priorWeight), 2))" } ?? ""),
                       quiet: common.quiet || toStdout)

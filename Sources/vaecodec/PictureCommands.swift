@@ -1,9 +1,6 @@
 import ArgumentParser
-import Codec
+import VAECodecKit
 import Evaluation
-import ImageIO
-import NeuralNet
-import VAE
 
 /// Shared by `manifold` and `sample`: which model, where the PNG goes.
 struct PictureOptions: ParsableArguments {

@@ -1,5 +1,9 @@
+#if canImport(Glibc)
 import Glibc
-import VAE
+#else
+import Darwin
+#endif
+import VAECodecKit
 
 /// Progress for long work: a live bar redrawn in place on a terminal, occasional plain lines otherwise
 /// (logs and CI), nothing with --quiet. Always on stderr, so stdout stays clean for data.

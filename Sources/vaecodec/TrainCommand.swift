@@ -1,9 +1,5 @@
 import ArgumentParser
-import Codec
-import Glibc
-import ImageIO
-import NeuralNet
-import VAE
+import VAECodecKit
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -127,123 +123,80 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         if let refit { return try refitCodec(refit) }
-        let checkpointPath = out + ".checkpoint"
-        for path in [out, checkpointPath] where !resume && !force && Files.exists(path) {
-            throw ImageError(file: path, problem: "already exists (use --force to overwrite, or --resume to continue)")
-        }
         let quiet = common.quiet
-
-        // Model and options: fresh, or exactly as the checkpoint left them.
+        var config = VAEConfig(arch: arch, canvas: canvas, latent: latent, hidden: try hiddenWidths(), likelihood: try likelihoodConfig())
+        config.activation = .relu
         var options = TrainingOptions()
-        let model: VAEModel
-        var history: [EpochRecord] = []
-        var spec = DatasetSpec(path: data, crop: crop, side: canvas, limit: limit)
-        var validationFraction = valFraction
-        if resume {
-            let checkpoint = try ModelFile.load(Files.read(checkpointPath, limit: 1 << 31), name: checkpointPath)
-            guard let state = checkpoint.training, checkpoint.metadata["adam_step"] != nil else {
-                throw ImageError(file: checkpointPath, problem: "is a finished model, not a training checkpoint")
-            }
-            model = checkpoint.model
-            options = state.options
-            history = state.history
-            spec.crop = state.crop
-            spec.limit = state.limit
-            validationFraction = state.validationFraction ?? valFraction
-            spec.side = model.config.canvas
-            Terminal.info("resuming \(checkpointPath) after epoch \(history.count)", quiet: quiet)
-        } else {
-            var config = VAEConfig(arch: arch, canvas: canvas, latent: latent,
-                                   hidden: try hiddenWidths(), likelihood: try likelihoodConfig())
-            config.activation = .relu
-            model = try VAEModel(config: config, seed: seed)
-            if let initFrom { try copyWeights(from: initFrom, into: model) }
-            options.batchSize = batch
-            options.learningRate = lr
-            options.seed = seed
-            options.beta = beta
-            options.warmupSteps = warmup
-            options.samples = samples
-            options.maxGradientNorm = clip
-            options.workers = workers ?? (arch == .mlp ? 1 : 2)
-            options.flip = flip
-            options.shift = shift
+        (options.epochs, options.batchSize, options.learningRate, options.seed, options.beta) = (epochs, batch, lr, seed, beta)
+        (options.warmupSteps, options.samples, options.maxGradientNorm) = (warmup, samples, clip)
+        (options.workers, options.flip, options.shift) = (workers ?? (arch == .mlp ? 1 : 2), flip, shift)
+        let job = VAECodec.TrainingJob(data: DatasetSpec(path: data, crop: crop, side: canvas, limit: limit), output: out, config: config,
+                                       options: options, validationFraction: valFraction, resume: resume, initialWeights: initFrom,
+                                       halfPrecision: halfPrecision, overwrite: force)
+        if !resume && !force, let existing = [out, job.checkpoint].first(where: Files.exists) {
+            throw ImageError(file: existing, problem: "already exists (use --force to overwrite, or --resume to continue)")
         }
-        options.epochs = epochs
-        if history.count >= options.epochs {
-            Terminal.info("already trained for \(history.count) epochs: writing the final model (raise --epochs to train on)", quiet: quiet)
-        }
-
-        let (train, validation) = try loadData(spec, seed: options.seed, validationFraction: validationFraction, quiet: quiet)
-        Terminal.info("data: \(train.count) training and \(validation.count) validation images at \(train.side)x\(train.side) from \(data)", quiet: quiet)
-        Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters, "
-                      + "\(fixed(model.trainingFlopsPerImage * 1e-6)) MFLOP per image and step", quiet: quiet)
-        let reference = OpenBLASReference.measureGFLOPS().map { "OpenBLAS (\(OpenBLASReference.coreName ?? "?")) sgemm 1024^3 at \(fixed($0)) GFLOP/s" }
-        Terminal.info("reference: \(reference ?? "OpenBLAS is not installed") on 2 threads; vaecodec's own kernels (\(BLAS.kernelSet)) "
-                      + "\(fixed(BLAS.measureGFLOPS())) GFLOP/s", quiet: quiet)
-
-        let trainer = Trainer(model: model, train: train, validation: validation, options: options, history: history)
         let interrupt = InterruptFlag.install()
-        let description = "\(data) (\(train.count) train / \(validation.count) validation\(spec.crop.map { ", crop \($0)" } ?? ""))"
-        while trainer.completedEpochs < options.epochs {
-            let epoch = trainer.completedEpochs + 1
-            let progress = Progress("epoch \(epoch)/\(options.epochs)", total: train.count, quiet: quiet)
-            var stopped = false
-            let record = trainer.runEpoch { done, total, running in
-                progress.update(done, detail: "loss \(fixed(running.negativeELBO))")
-                if interrupt.isSet { stopped = true }
-                return !stopped
+        let loading = Progress("loading \(data)", total: 1, quiet: quiet)
+        var progress: Progress?
+        let model: CodecModel
+        do {
+            model = try VAECodec.train(job, loading: { loading.update($0, total: $1) }) { event in
+                switch event {
+                case .resumed(let epoch):
+                    Terminal.info("resuming \(job.checkpoint) after epoch \(epoch)", quiet: quiet)
+                    if epoch >= epochs { Terminal.info("already trained for \(epoch) epochs: writing the final model (raise --epochs to train on)", quiet: quiet) }
+                case .ready(let train, let validation, let model):
+                    loading.finish()
+                    Terminal.info("data: \(train) training and \(validation) validation images at \(model.config.canvas)x\(model.config.canvas) from \(data)", quiet: quiet)
+                    Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters, "
+                                  + "\(fixed(model.trainingFlopsPerImage * 1e-6)) MFLOP per image and step", quiet: quiet)
+                    let reference = OpenBLASReference.measureGFLOPS().map { "OpenBLAS (\(OpenBLASReference.coreName ?? "?")) sgemm 1024^3 at \(fixed($0)) GFLOP/s" }
+                    Terminal.info("reference: \(reference ?? "OpenBLAS is not installed") on 2 threads; vaecodec's own kernels (\(BLAS.kernelSet)) "
+                                  + "\(fixed(BLAS.measureGFLOPS())) GFLOP/s", quiet: quiet)
+                case .batch(let epoch, let done, let total, let loss):
+                    progress = progress ?? Progress("epoch \(epoch)/\(epochs)", total: total, quiet: quiet)
+                    progress!.update(done, detail: "loss \(fixed(loss.negativeELBO))")
+                    return !interrupt.isSet
+                case .epoch(let record):
+                    progress?.finish()
+                    progress = nil
+                    Terminal.info(record.logLine, quiet: quiet)
+                case .fitting(let done, let total):
+                    progress = progress ?? Progress("fitting the entropy model", total: total, quiet: quiet)
+                    progress!.update(done)
+                }
+                return true
             }
-            progress.finish()
-            if stopped || record == nil {
-                Terminal.info("interrupted in epoch \(epoch); \(trainer.completedEpochs == 0 ? "no checkpoint yet" : "\(checkpointPath) holds epoch \(trainer.completedEpochs)")", quiet: false)
+        } catch {
+            progress?.finish()
+            if interrupt.isSet {
+                Terminal.info("interrupted: \(error.problem)", quiet: false)
                 throw ExitCode(130)
             }
-            Terminal.info(record!.logLine, quiet: quiet)
-            let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop,
-                                      limit: spec.limit, validationFraction: validationFraction)
-            try Files.writeAtomically(ModelFile.serialize(model, training: state, optimizerState: true),
-                                      to: checkpointPath, overwrite: true)
+            throw error
         }
-
-        let state = TrainingState(options: options, history: trainer.history, data: description, crop: spec.crop,
-                                      limit: spec.limit, validationFraction: validationFraction)
-        try writeCodecModel(model, state: state, fittedOn: train, overwrite: force || resume)
+        progress?.finish()
+        report(model)
     }
 
-    /// The codec's quantization steps and entropy tables come from the training set's posteriors.
-    func writeCodecModel(_ model: VAEModel, state: TrainingState?, fittedOn train: ImageDataset, overwrite: Bool) throws {
-        let fitting = Progress("fitting the entropy model", total: train.count, quiet: common.quiet)
-        let codecModel = try CodecModel.fit(name: out, vae: model, on: train, training: state) { fitting.update($0) }
-        fitting.finish()
-        try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: out, overwrite: overwrite)
-        let transmitted = codecModel.ladder.rungs[0].quantizer.transmitted.count
-        Terminal.info("wrote \(out): \(model.config.summary), \(transmitted) of \(model.config.latent) latent dimensions "
-                      + "transmitted, \(codecModel.ladder.rungs.count) quality rungs", quiet: common.quiet)
-    }
-
-    func copyWeights(from path: String, into model: VAEModel) throws {
-        let source = try ModelFile.load(Files.read(path, limit: 1 << 31), name: path).model
-        let values = Dictionary(uniqueKeysWithValues: source.parameters.map { ($0.name, $0.value) })
-        for p in model.parameters where p.name != "likelihood.logvar" {
-            guard let value = values[p.name], value.shape == p.value.shape else {
-                throw ImageError(file: path, problem: "does not match this architecture (\(p.name) \(p.value.shape) is \(values[p.name].map { "\($0.shape)" } ?? "missing"))")
-            }
-            p.value = value
-        }
-        Terminal.info("initialised from \(path)", quiet: common.quiet)
+    func report(_ model: CodecModel) {
+        Terminal.info("wrote \(out): \(model.vae.config.summary), \(model.ladder.rungs[0].quantizer.transmitted.count) of \(model.vae.config.latent) "
+                      + "latent dimensions transmitted, \(model.ladder.rungs.count) quality rungs", quiet: common.quiet)
     }
 
     /// The weights stay; the ladder is fitted anew on the same training split the model was trained on.
     func refitCodec(_ path: String) throws {
         if !force && Files.exists(out) { throw ImageError(file: out, problem: "already exists (use --force to overwrite)") }
-        let file = try ModelFile.load(Files.read(path, limit: 1 << 30), name: path)
-        let state = file.training
-        let spec = DatasetSpec(path: data, crop: state?.crop ?? crop, side: file.model.config.canvas, limit: state?.limit ?? limit)
-        let (train, _) = try loadData(spec, seed: state?.options.seed ?? seed,
-                                      validationFraction: state?.validationFraction ?? valFraction, quiet: common.quiet)
-        Terminal.info("refitting \(path) on \(train.count) training images from \(data)", quiet: common.quiet)
-        try writeCodecModel(file.model, state: state, fittedOn: train, overwrite: force)
+        var progress: Progress?
+        let model = try VAECodec.calibrate(modelFile: path, data: DatasetSpec(path: data, crop: crop, side: canvas, limit: limit),
+                                           validationFraction: valFraction, seed: seed, output: out, halfPrecision: halfPrecision,
+                                           overwrite: force, progress: { done, total in
+            progress = progress ?? Progress("fitting the entropy model on \(total) training images", total: total, quiet: common.quiet)
+            progress!.update(done)
+        })
+        progress?.finish()
+        report(model)
     }
 
     func hiddenWidths() throws -> [Int] {
@@ -253,18 +206,6 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--hidden takes positive integers separated by commas")
         }
         return widths.map { $0! }
-    }
-
-    func loadData(_ spec: DatasetSpec, seed: UInt64, validationFraction: Double, quiet: Bool) throws -> (ImageDataset, ImageDataset) {
-        if let pair = spec.mnistPair {
-            return (try spec.loadIDX(pair.train), try spec.loadIDX(pair.test))
-        }
-        let loading = Progress("loading \(spec.path)", total: 1, quiet: quiet)
-        let all = try spec.load { done, total in loading.update(done, total: total) }
-        loading.finish()
-        let split = all.splitByIdentity(validationFraction: validationFraction, seed: seed)
-        guard split.train.count > 0 else { throw ImageError(file: spec.path, problem: "no images left for training") }
-        return (split.train, split.validation)
     }
 }
 

@@ -1,6 +1,6 @@
 import Testing
 @testable import Codec
-import ImageIO
+import Imaging
 
 /// The batched encoder that `compress` runs: its bytes must not depend on threads or on which images share a batch.
 @Suite struct BatchEncoderTests {

@@ -1,6 +1,6 @@
 import Foundation
 @testable import Codec
-import ImageIO
+import Imaging
 
 enum CodecFixture {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

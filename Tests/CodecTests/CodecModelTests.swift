@@ -1,9 +1,10 @@
 import Foundation
+import Datasets
 import Testing
 import NeuralNet
 import VAE
 @testable import Codec
-import ImageIO
+import Imaging
 
 @Suite struct CodecModelTests {
     @Test func fileRoundTripKeepsWeightsTablesAndFingerprint() throws {

@@ -1,8 +1,9 @@
+@testable import Denoising
 import Testing
 import NeuralNet
 @testable import Codec
 import ImageFilters
-import ImageIO
+import Imaging
 
 @Suite struct DenoiserTests {
     static func noisy(_ image: GrayImage, sigma: Float, seed: UInt64) -> GrayImage {
@@ -60,7 +61,7 @@ import ImageIO
     /// MAP lowers the negative log posterior below the encoder's guess, the batch gives the same as one at a time,
     /// and the output keeps the input's size.
     @Test func mapImprovesTheFitAndBatchesConsistently() {
-        let denoiser = Denoiser(model: CodecFixture.faces)
+        let denoiser = Denoiser(model: Prior(CodecFixture.faces))
         let images = [Self.noisy(CodecFixture.image("face-lfw-64.png"), sigma: 20, seed: 5),
                       Self.noisy(CodecFixture.image("face-odd-177x151.jpg"), sigma: 20, seed: 6)]
         var lazy = denoiser

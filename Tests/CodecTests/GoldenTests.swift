@@ -1,6 +1,6 @@
 import Testing
 @testable import Codec
-import ImageIO
+import Imaging
 
 /// Committed .vae files made by the tiny fixture models (Fixtures/README.md). Decoding them depends only on
 /// the integer tables in the model files, so the symbols must come out exactly as recorded here, forever.

@@ -1,24 +1,55 @@
-import Codec
-import ImageIO
+import Foundation
 import Testing
+import VAECodecKit
 
-/// The README's "Use it from Swift" example, as written there: compress, decompress and denoise a face through
-/// the public API with the shipped models.
+/// The library's entry points, as the README's "Use it from Swift" and the DocC getting-started article show them,
+/// and the one error type they throw.
 @Suite struct LibraryExampleTests {
     @Test func readmeExample() throws {
-        let path = CodecFixture.path("images/face-lfw-64.png")
+        let pngBytes = try Files.read(CodecFixture.path("images/face-lfw-64.png"))
         // --- README example starts
-        let registry = ModelRegistry.shipped()  // the models shipped with vaecodec (VAECODEC_MODELS overrides)
-        let face = try ImageCodec.read(path).image.gray()
-        let coded = try BatchEncoder.encode([EncoderInput(image: face, hint: .png)], registry: registry,
-                                            selection: "auto", target: .quality(60), settings: EncoderSettings())[0]
-        let decoded = try VAEFile.decompress(coded.file, name: "face.vae", registry: registry)
+        let codec = VAECodec()  // the shipped models (VAECODEC_MODELS overrides where they are found)
+        let compressed = try codec.compress(imageFile: pngBytes, name: "face.png")
+        let decoded = try codec.decompress(compressed.file, name: "face.vae")
         let png = try ImageCodec.encodePNG(decoded.image.image())
-        let denoised = Denoiser.denoise([face], sigmas: [10], models: try registry.load("faces"))[0].image
+        let denoised = try codec.denoise(decoded.image, sigma: 10)
         // --- README example ends
-        #expect(coded.model.name.hasPrefix("faces") && coded.file.count < 400)
+        #expect(compressed.model.name.hasPrefix("faces") && compressed.file.count < 400)
         let reread = try ImageCodec.decode(png, name: "face.png").image.gray()
         #expect(decoded.image.width == 64 && decoded.image.bytes() == reread.bytes())
-        #expect(denoised.width == 64 && denoised.height == 64)
+        #expect(denoised.image.width == 64 && denoised.image.height == 64 && !denoised.outcome.outOfDomain)
+        let inspection = try codec.inspect(compressed.file, name: "face.vae")
+        #expect(inspection.model == compressed.model.name && inspection.failure == nil)
+    }
+
+    /// Pixels and encoded bytes of the same image give the same file, and a batch gives each file what it gives alone.
+    @Test func entryPointsAgree() throws {
+        let codec = VAECodec()
+        let path = CodecFixture.path("images/face-lfw-64.png")
+        let face = try ImageCodec.read(path).image.gray()
+        let fromPixels = try codec.compress(face, options: .init(model: "faces", effort: .fast))
+        let fromBytes = try codec.compress(imageFile: try Files.read(path), name: "face.png", options: .init(model: "faces", effort: .fast))
+        #expect(fromPixels.file == fromBytes.file)
+        let batch = codec.decompress(files: [(fromPixels.file, "a.vae"), ([0xAE, 1, 2], "b.vae")])
+        #expect(try batch[0].get().image.bytes() == codec.decompress(fromPixels.file, name: "a.vae").image.bytes())
+        #expect(throws: VAECodecError.self) { try batch[1].get() }
+    }
+
+    /// Every failure comes out as a `VAECodecError` naming the input.
+    @Test func errorsNameTheInput() throws {
+        let codec = VAECodec()
+        let face = try ImageCodec.read(CodecFixture.path("images/face-lfw-64.png")).image.gray()
+        func problem(_ body: () throws(VAECodecError) -> Void) -> VAECodecError? {
+            do { try body() } catch { return error }
+            return nil
+        }
+        #expect(problem { () throws(VAECodecError) in _ = try codec.compress(imageFile: [1, 2, 3], name: "x.png") }?.file == "x.png")
+        #expect(problem { () throws(VAECodecError) in _ = try codec.compress(face, options: .init(crop: 65)) }?.problem == "crop 65 is larger than the image (64x64)")
+        #expect(problem { () throws(VAECodecError) in _ = try codec.compress(face, options: .init(model: "/no/such.safetensors")) }?.file == "/no/such.safetensors")
+        #expect(problem { () throws(VAECodecError) in _ = try codec.decompress([0xAE], name: "t.vae") }?.file == "t.vae")
+        #expect(problem { () throws(VAECodecError) in _ = try codec.denoise(GrayImage(width: 2049, height: 2048, pixels: [Float](repeating: 0, count: 2049 * 2048))) } != nil)
+        let file = try codec.compress(face).file
+        let unknown = problem { () throws(VAECodecError) in _ = try VAECodec(models: ModelRegistry(models: [])).decompress(file, name: "f.vae") }
+        #expect(unknown?.file == "f.vae" && unknown?.problem.contains("which is not available") == true)
     }
 }

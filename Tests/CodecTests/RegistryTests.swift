@@ -1,6 +1,6 @@
 import Testing
 @testable import Codec
-import ImageIO
+import Imaging
 import NeuralNet
 
 /// Finding a file's model through a registry, reading only what each step needs.

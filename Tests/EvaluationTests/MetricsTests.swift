@@ -1,7 +1,8 @@
 import Foundation
+import Datasets
 import Testing
 @testable import Evaluation
-import ImageIO
+import Imaging
 import VAE
 import Codec
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import NeuralNet
+import SIMDSupport
 
 @Suite struct AdamTests {
     /// Hand-worked: g = 0.5 ⇒ m = 0.05, v = 2.5e-4; bias-corrected m̂ = 0.5, v̂ = 0.25 ⇒ step = lr·0.5/0.5 = lr.

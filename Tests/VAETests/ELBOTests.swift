@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NeuralNet
 @testable import VAE
+@testable import Datasets
 
 @Suite struct ELBOTermTests {
     /// KL(N(μ, σ²) ‖ N(0, 1)) = ½(μ² + σ² − 1 − log σ²), by hand: (μ=1, σ²=1) → ½; (μ=0, σ²=4) → ½(3 − log 4).

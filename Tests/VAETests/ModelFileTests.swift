@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import NeuralNet
 @testable import VAE
+@testable import Datasets
 
 @Suite struct ModelFileTests {
     func model(_ config: VAEConfig = VAEConfig(arch: .conv, canvas: 8, latent: 3, hidden: [2],
@@ -160,5 +161,54 @@ import NeuralNet
                                           "config": "{\"arch\":\"mlp\",\"canvas\":4096,\"latent\":64,\"hidden\":[65536],\"activation\":\"relu\",\"likelihood\":{\"kind\":\"bernoulli\"}}"])
         file.add("encoder.0.weight", .init([Float(1)], shape: [1]))
         #expect { try ModelFile.load(file.serialized(), name: "huge") } throws: { "\($0)".contains("file holds only 1 values") }
+    }
+}
+
+/// docs/MODEL_FORMAT.md's layer tables are the architecture spec's, and the spec is the network that is built.
+@Suite struct ModelFormatDocTests {
+    static let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../docs/MODEL_FORMAT.md").standardized.path
+
+    /// Each `<!-- layers CONFIG -->` block holds `CONFIG.layerTable`; with VAECODEC_UPDATE_DOCS=1 the test writes them.
+    @Test func layerTablesAreTheSpecs() throws {
+        let text = try String(contentsOfFile: Self.document, encoding: .utf8)
+        var output = "", rest = Substring(text), blocks = 0
+        while let start = rest.range(of: "<!-- layers ") {
+            let header = try #require(rest[start.upperBound...].range(of: " -->"))
+            let end = try #require(rest[header.upperBound...].range(of: "<!-- end layers -->"))
+            let config = try JSONDecoder().decode(VAEConfig.self, from: Data(rest[start.upperBound..<header.lowerBound].utf8))
+            let expected = "\n" + config.layerTable
+            if ProcessInfo.processInfo.environment["VAECODEC_UPDATE_DOCS"] == nil {
+                #expect(String(rest[header.upperBound..<end.lowerBound]) == expected, "stale layer table for \(config.summary)")
+            }
+            output += rest[..<header.upperBound] + expected + "<!-- end layers -->"
+            rest = rest[end.upperBound...]
+            blocks += 1
+        }
+        #expect(blocks == 3)
+        if ProcessInfo.processInfo.environment["VAECODEC_UPDATE_DOCS"] != nil {
+            try (output + rest).write(toFile: Self.document, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// The spec's weight shapes are the built network's, in order, and its counts add up to the model's.
+    @Test(arguments: [
+        VAEConfig(arch: .mlp, canvas: 28, latent: 20, hidden: [400, 200]),
+        VAEConfig.conv(canvas: 32, latent: 16, baseChannels: 4),
+        VAEConfig(arch: .spatial, canvas: 32, latent: 64, hidden: [4], likelihood: .gaussian(.learnedGlobal)),
+    ])
+    func specIsTheBuiltNetwork(config: VAEConfig) throws {
+        let model = try VAEModel(config: config, seed: 1)
+        let specShapes = (config.encoderLayers + config.decoderLayers).compactMap(\.weightShape)
+        let builtShapes = model.parameters.filter { $0.name.hasSuffix(".weight") }.map(\.value.shape)
+        #expect(specShapes == builtShapes)
+        // FLOPs written out for the conv config: Conv2d 1->4 (32->16), 4->8 (16->8), 8->16 (8->4), Linear 256->32;
+        // Linear 16->256, ConvTranspose2d 16->8 (4->8), 8->4 (8->16), 4->1 (16->32).
+        if config.arch == .conv {
+            let multiplyAdds: [Int] = [4 * 1 * 16 * 256, 8 * 4 * 16 * 64, 16 * 8 * 16 * 16, 256 * 32,
+                                       16 * 256, 16 * 8 * 16 * 16, 8 * 4 * 16 * 64, 4 * 1 * 16 * 256]
+            let forward = multiplyAdds.map { 2 * Double($0) }
+            #expect(config.trainingFlopsPerImage == 3 * forward.reduce(0, +) - forward[0])
+        }
     }
 }

@@ -1,11 +1,8 @@
 // Throughput of the codec, the training step and the references they are judged against, measured in one
 // run: OpenBLAS's cblas_sgemm (the machine's matrix peak) and libjpeg-turbo (the codec everyone knows).
 import Benchmark
-import Codec
+import VAECodecKit
 import Foundation
-import ImageIO
-import NeuralNet
-import VAE
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().path + "/Fixtures/images/"

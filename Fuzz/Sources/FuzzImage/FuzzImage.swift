@@ -1,4 +1,4 @@
-import ImageIO
+import VAECodecKit
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {

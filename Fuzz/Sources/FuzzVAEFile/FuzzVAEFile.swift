@@ -1,4 +1,4 @@
-import Codec
+import VAECodecKit
 
 /// The fixture models the golden .vae files were made with, so mutations of those files reach the payload decoder.
 let fixtures = String(#filePath.split(separator: "/Fuzz/Sources/")[0]) + "/Fixtures/models/"

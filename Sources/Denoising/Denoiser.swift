@@ -1,6 +1,6 @@
 import Foundation
 import ImageFilters
-import ImageIO
+import Imaging
 import NeuralNet
 import VAE
 
@@ -19,18 +19,30 @@ import VAE
 ///     pass's output as its pilot (as BM3D's second stage refines its first). Where the decoder's own error is near
 ///     the noise level (faces at sigma 15) a blur is the better pilot for some frequencies, so the pilot mixes the
 ///     blend with a blur in the share that Stein's unbiased risk estimate prefers (`sureChoice`).
+/// A VAE serving as the prior: the network of any model file (a codec model's, or one without codec tables), and the
+/// name to report it by.
+public struct Prior: ReplicableModel {
+    public let name: String
+    public let vae: VAEModel
+    public var canvas: Int { vae.config.canvas }
+
+    public init(name: String, vae: VAEModel) { (self.name, self.vae) = (name, vae) }
+
+    public func replica() -> Prior { Prior(name: name, vae: vae.replica()) }
+}
+
 public struct Denoiser {
-    public let model: CodecModel
+    public let model: Prior
     public var steps = 12
     public var learningRate: Float = 0.25
     /// Also decode the encoder's guess mu(y) (`Fit.encoderDecoderCanvas`), for the bench's ablation: one more decoder pass.
     public var decodesEncoderGuess = false
 
-    public init(model: CodecModel) { self.model = model }
+    public init(model: Prior) { self.model = model }
 
     /// Of the candidates `priors(among:)` keeps, the one that explains `images` best: the least total negative log
     /// posterior per pixel after `steps` MAP steps (nil: the default; 0: the encoder's guess alone, which is cheap).
-    public static func bestPrior(among models: [CodecModel], for images: [GrayImage], sigmas: [Double], steps: Int? = nil) -> CodecModel {
+    public static func bestPrior(among models: [Prior], for images: [GrayImage], sigmas: [Double], steps: Int? = nil) -> Prior {
         let candidates = priors(among: models)
         guard candidates.count > 1 else { return candidates[0] }
         let totals = energies(candidates, images, sigmas: sigmas, steps: steps).map { $0.reduce(0, +) }
@@ -38,7 +50,7 @@ public struct Denoiser {
     }
 
     /// Each candidate's negative log posterior per pixel for each image, after `steps` MAP steps (nil: the default).
-    static func energies(_ candidates: [CodecModel], _ images: [GrayImage], sigmas: [Double], steps: Int?) -> [[Double]] {
+    static func energies(_ candidates: [Prior], _ images: [GrayImage], sigmas: [Double], steps: Int?) -> [[Double]] {
         candidates.map { model in
             var denoiser = Denoiser(model: model)
             if let steps { denoiser.steps = steps }
@@ -52,7 +64,7 @@ public struct Denoiser {
         /// the image looks out of the prior's domain.
         public var image: GrayImage
         /// The prior that was fitted, and how.
-        public var model: CodecModel
+        public var model: Prior
         public var fit: Fit
         /// The VAE-piloted result; nil when the image looked out of the prior's domain.
         public var result: Result?
@@ -65,7 +77,7 @@ public struct Denoiser {
     /// (`Fit.looksOutOfDomain`) gets the blur-piloted Wiener filter instead, since the prior would paint its own kind
     /// of picture. Batches run on `workers` threads; an image's result does not depend on the others.
     /// - sigmas: each image's noise deviation in 8-bit units at its own resolution.
-    public static func denoise(_ images: [GrayImage], sigmas: [Double], models: [CodecModel],
+    public static func denoise(_ images: [GrayImage], sigmas: [Double], models: [Prior],
                                batchSize: Int = 16, workers: Int = 2) -> [Outcome] {
         precondition(images.count == sigmas.count && !models.isEmpty)
         let candidates = priors(among: models)
@@ -98,6 +110,9 @@ public struct Denoiser {
     /// bench's latency for each image.
     public static let singleImageBLASThreads = 1
 
+    /// Noise deviations below half an 8-bit level are taken as this: the Wiener steps need some noise to weigh.
+    public static let minimumSigma = 0.5
+
     /// The largest image `denoise` takes: 2048 x 2048. Denoising works on the whole image in Float planes, about 90
     /// bytes a pixel at its peak (375 MB for a 2048 x 2048 JPEG); larger files are refused before decoding.
     public static let maxPixels = 1 << 22
@@ -106,7 +121,7 @@ public struct Denoiser {
     /// is there. Measured on 100 held-out faces (sigma 15, 25, 50), faces-grid as the prior gave 32.26, 29.46 and
     /// 25.61 dB against the global faces members' 32.16, 29.51 and 25.73, at 2.5 times the time: its 1,024 latents
     /// fit the noise nearly as readily as the face.
-    public static func priors(among models: [CodecModel]) -> [CodecModel] {
+    public static func priors(among models: [Prior]) -> [Prior] {
         let global = models.filter { $0.vae.config.arch != .spatial }
         return global.isEmpty ? models : global
     }
@@ -187,7 +202,7 @@ public struct Denoiser {
             Float(pow(sigma / 255 / max(1, (Double(image.width * image.height) / Double(pixels)).squareRoot()), 2))
         }
         let y = canvases.flatMap { $0.pixels.map { min(max($0, 0), 255) / 255 } }
-        let mu = LatentCodec(model: model).means(canvases).flatMap { $0 }
+        let mu = vae.means(canvases).flatMap { $0 }
 
         var z = mu
         var m = [Float](repeating: 0, count: n * k), v = m

@@ -1,5 +1,5 @@
 import Testing
-@testable import ImageIO
+@testable import Imaging
 
 @Suite struct CanvasTests {
     @Test func bt601LumaOnStoredValues() {

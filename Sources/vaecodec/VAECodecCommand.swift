@@ -1,9 +1,17 @@
 import ArgumentParser
+#if canImport(Glibc)
 import Glibc
-import NeuralNet
+private let posix_exit = Glibc.exit
+private let posix_write = Glibc.write
+#else
+import Darwin
+private let posix_exit = Darwin.exit
+private let posix_write = Darwin.write
+#endif
+import VAECodecKit
 
 @main
-struct VAECodec: ParsableCommand {
+struct VAECodecCommand: ParsableCommand {
     static let version = "0.1.0"
 
     static let configuration = CommandConfiguration(
@@ -33,7 +41,7 @@ struct VAECodec: ParsableCommand {
             exit(withError: error)  // help, usage and exit codes: ArgumentParser's own output
         } catch {
             Terminal.error("\(error)")
-            Glibc.exit(1)
+            posix_exit(1)
         }
     }
 }
@@ -56,7 +64,7 @@ enum Terminal {
         var bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeMutableBytes { posix_write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n <= 0 { return }
             offset += n
         }

@@ -2,35 +2,35 @@
 // x86-64 (SSE2), where LLVM will not vectorise loops calling expf/log1pf/sqrtf, and scalar
 // libm calls cost more than the GEMMs of a small MLP. SIMD8 lowers to pairs of SSE ops.
 
-public typealias Float8 = SIMD8<Float>
+@usableFromInline package typealias Float8 = SIMD8<Float>
 
-@inline(__always)
-public func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Float8 {
+@inlinable @inline(__always)
+package func load8(_ p: UnsafePointer<Float>, _ i: Int) -> Float8 {
     UnsafeRawPointer(p + i).loadUnaligned(as: Float8.self)
 }
 
-@inline(__always)
-public func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
+@inlinable @inline(__always)
+package func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ i: Int) {
     UnsafeMutableRawPointer(p + i).storeBytes(of: v, as: Float8.self)
 }
 
 /// Lanes past `count` read as `fill`, so a loop tail goes through the same vector code.
-@inline(__always)
-func loadPartial(_ p: UnsafePointer<Float>, _ i: Int, _ count: Int, fill: Float = 0) -> Float8 {
+@inlinable @inline(__always)
+package func loadPartial(_ p: UnsafePointer<Float>, _ i: Int, _ count: Int, fill: Float = 0) -> Float8 {
     var v = Float8(repeating: fill)
     for lane in 0..<min(8, count - i) { v[lane] = p[i + lane] }
     return v
 }
 
-@inline(__always)
-func storePartial(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ count: Int) {
+@inlinable @inline(__always)
+package func storePartial(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ i: Int, _ count: Int) {
     for lane in 0..<min(8, count - i) { p[i + lane] = v[lane] }
 }
 
 /// √x for x ≥ 0. SIMD8.squareRoot() is scalarised lane by lane (with an errno check) on this
 /// target, so: a bit-trick 1/√x estimate, three Newton steps (rel. error ~2e-7), times x.
-@inline(__always)
-func squareRoot(_ x: Float8) -> Float8 {
+@inlinable @inline(__always)
+package func squareRoot(_ x: Float8) -> Float8 {
     var y = unsafeBitCast(0x5F37_5A86 &- (unsafeBitCast(x, to: SIMD8<Int32>.self) &>> 1), to: Float8.self)
     let half = 0.5 * x
     y = y * (1.5 - half * y * y)
@@ -40,8 +40,8 @@ func squareRoot(_ x: Float8) -> Float8 {
 }
 
 /// Lanes `count…7` zeroed, for sums over a loop tail.
-@inline(__always)
-func maskTail(_ v: Float8, _ i: Int, _ count: Int) -> Float8 {
+@inlinable @inline(__always)
+package func maskTail(_ v: Float8, _ i: Int, _ count: Int) -> Float8 {
     var v = v
     for lane in max(0, count - i)..<8 { v[lane] = 0 }
     return v
@@ -49,8 +49,8 @@ func maskTail(_ v: Float8, _ i: Int, _ count: Int) -> Float8 {
 
 /// e^x for x ≤ 0 (Cephes expf): x = n·ln2 + r, |r| ≤ ½ln2, degree-6 polynomial, 2ⁿ through the
 /// exponent bits. Relative error ~1e-7; inputs below −87 return ~0 instead of denormals.
-@inline(__always)
-func expNonPositive(_ x: Float8) -> Float8 {
+@inlinable @inline(__always)
+package func expNonPositive(_ x: Float8) -> Float8 {
     let x = x.replacing(with: -87, where: x .< -87)
     // Adding 1.5·2²³ rounds to an integer (SSE2 has no vector round) and leaves that integer
     // in the low mantissa bits, so 2ⁿ needs no float→int conversion either.
@@ -72,8 +72,8 @@ func expNonPositive(_ x: Float8) -> Float8 {
 
 /// log(1 + e) for e in [0, 1] (Cephes logf core). Writing 1 + e = 2ᵏ(1 + f) with f taken
 /// straight from e (not from the rounded sum 1 + e) keeps full relative accuracy for tiny e.
-@inline(__always)
-func log1pUnitInterval(_ e: Float8) -> Float8 {
+@inlinable @inline(__always)
+package func log1pUnitInterval(_ e: Float8) -> Float8 {
     let large = e .> 0.414_213_56  // 1 + e > √2: halve it
     let f = e.replacing(with: (e - 1) * 0.5, where: large)
     let z = f * f
@@ -91,20 +91,20 @@ func log1pUnitInterval(_ e: Float8) -> Float8 {
 }
 
 /// 1 / (1 + e^−x) without overflow for any x: with e = e^−|x|, σ = 1/(1+e) or e/(1+e).
-@inline(__always)
-func sigmoid(_ x: Float8) -> Float8 {
+@inlinable @inline(__always)
+package func sigmoid(_ x: Float8) -> Float8 {
     let e = expNonPositive(-abs(x))
     let r = 1 / (1 + e)
     return (e * r).replacing(with: r, where: x .>= 0)
 }
 
 @inline(__always)
-private func abs(_ x: Float8) -> Float8 { x.replacing(with: -x, where: x .< 0) }
+@inlinable package func abs(_ x: Float8) -> Float8 { x.replacing(with: -x, where: x .< 0) }
 
-public enum ElementwiseLoss {
+package enum ElementwiseLoss {
     /// Σ −log Bernoulli(x; sigmoid(o)) = Σ max(o,0) − x·o + log1p(e^−|o|), stable for any logit.
     /// When `dLogits` is given it receives (sigmoid(o) − x)·gradientScale.
-    public static func bernoulliWithLogits(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int,
+    package static func bernoulliWithLogits(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int,
                                            gradientScale: Float, dLogits: UnsafeMutablePointer<Float>?) -> Double {
         var total = 0.0
         var runSum = Float8()
@@ -135,16 +135,16 @@ public enum ElementwiseLoss {
 }
 
 /// out[i] = f(a[i]), eight at a time.
-@inline(__always)
-func mapElements(_ count: Int, _ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ f: (Float8) -> Float8) {
+@inlinable @inline(__always)
+package func mapElements(_ count: Int, _ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, _ f: (Float8) -> Float8) {
     var i = 0
     while i + 8 <= count { store8(f(load8(a, i)), out, i); i += 8 }
     if i < count { storePartial(f(loadPartial(a, i, count)), out, i, count) }
 }
 
 /// out[i] = f(a[i], b[i]), eight at a time.
-@inline(__always)
-func mapElements(_ count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+@inlinable @inline(__always)
+package func mapElements(_ count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
                  _ f: (Float8, Float8) -> Float8) {
     var i = 0
     while i + 8 <= count { store8(f(load8(a, i), load8(b, i)), out, i); i += 8 }
@@ -152,6 +152,6 @@ func mapElements(_ count: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Flo
 }
 
 /// Elementwise sigmoid over a buffer, in place or not; for callers outside the module (decoders).
-public func applySigmoid(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, count: Int) {
+package func applySigmoid(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, count: Int) {
     mapElements(count, input, into: output) { sigmoid($0) }
 }

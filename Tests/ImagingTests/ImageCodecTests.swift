@@ -1,5 +1,5 @@
 import Testing
-@testable import ImageIO
+@testable import Imaging
 
 @Suite struct ImageCodecTests {
     @Test(arguments: 1...4)

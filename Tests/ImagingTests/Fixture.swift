@@ -1,11 +1,11 @@
 import Glibc
-import ImageIO
+import Imaging
 
 /// Paths into the repository's Fixtures folder, found from this source file's location.
 enum Fixture {
     static let root: String = {
         var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)  // Tests/ImageIOTests/Fixture.swift
+        parts.removeLast(3)  // Tests/ImagingTests/Fixture.swift
         return parts.joined(separator: "/") + "/Fixtures"
     }()
 

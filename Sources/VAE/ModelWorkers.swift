@@ -6,13 +6,21 @@ import NeuralNet
 /// replicas (sharing the weights) on one BLAS thread: small products split across threads spend their time waiting,
 /// while two workers keep both cores on useful work. Every batch is computed the same way whichever worker runs it,
 /// so results do not depend on the number of workers.
-enum ModelWorkers {
+/// A model that can run on another thread through a copy of its layers sharing its weights.
+public protocol ReplicableModel {
+    func replica() -> Self
+}
+
+extension VAEModel: ReplicableModel {}
+
+package enum ModelWorkers {
     /// Runs `body` over consecutive batches of `count` items on up to `workers` threads, each worker with its own
     /// replicas of `models` (worker 0 uses them as given), and returns the results in order.
     /// - loneBatchThreads: BLAS threads for a single batch, which has the cores to itself (one image's products are
     ///   often too small to gain from a second thread).
-    static func inBatches<T>(_ count: Int, models: [CodecModel], batchSize: Int, workers: Int, loneBatchThreads: Int? = nil,
-                             _ body: @escaping (Range<Int>, [CodecModel]) -> [T]) -> [T] {
+    package static func inBatches<Model: ReplicableModel, T>(_ count: Int, models: [Model], batchSize: Int, workers: Int,
+                                                             loneBatchThreads: Int? = nil,
+                                                             _ body: @escaping (Range<Int>, [Model]) -> [T]) -> [T] {
         let batches = stride(from: 0, to: count, by: batchSize).map { $0..<min(count, $0 + batchSize) }
         let available = max(1, workers)
         if batches.count <= 1 || available == 1 {

@@ -1,6 +1,7 @@
 import CZlib
 import Dispatch
-import ImageIO
+import Imaging
+import NeuralNet
 
 /// How one training image is moved before the model sees it: mirrored left to right, then shifted by (dx, dy).
 public struct Augmentation: Equatable, Sendable {
@@ -184,6 +185,18 @@ public struct DatasetSpec: Sendable {
 }
 
 /// MNIST's IDX image format: magic 0x00000803, then count, rows, columns as big-endian UInt32, then pixels.
+extension DatasetSpec {
+    /// The one split into training and held-out images that `train`, `bench` and `refit` share, so "never measured
+    /// on training images" rests on one function. MNIST folders keep their own train and t10k files; image folders
+    /// and single IDX files hold out whole people (`splitByIdentity`), `validationFraction` of them, chosen by `seed`.
+    public func loadSplit(validationFraction: Double, seed: UInt64,
+                          progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> (train: ImageDataset, heldOut: ImageDataset) {
+        if let pair = mnistPair { return (try loadIDX(pair.train), try loadIDX(pair.test)) }
+        let split = try load(progress: progress).splitByIdentity(validationFraction: validationFraction, seed: seed)
+        return (split.train, split.validation)
+    }
+}
+
 enum IDXFile {
     static func images(_ bytes: [UInt8], name: String, limit: Int?) throws -> (pixels: [UInt8], side: Int, count: Int) {
         func word(_ at: Int) -> Int { bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
@@ -229,19 +242,6 @@ enum Gzip {
         }
         guard status == Z_STREAM_END else { throw ImageError(file: name, problem: "damaged or truncated gzip data") }
         return out
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014): the seeded generator behind data splits and shuffles.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

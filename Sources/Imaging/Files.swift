@@ -1,4 +1,12 @@
+#if canImport(Glibc)
 import Glibc
+private let posix_read = Glibc.read
+private let posix_write = Glibc.write
+#else
+import Darwin
+private let posix_read = Darwin.read
+private let posix_write = Darwin.write
+#endif
 
 /// File access shared by every command: bounded reads, and writes that are atomic and never clobber by accident.
 public enum Files {
@@ -26,7 +34,7 @@ public enum Files {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { posix_read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw ImageError(file: name, problem: reason(errno))
@@ -103,7 +111,7 @@ public enum Files {
     private static func writeAll(_ bytes: [UInt8], fd: Int32, name: String) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeBytes { posix_write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw ImageError(file: name, problem: "write failed: \(reason(errno))")
