@@ -122,7 +122,7 @@ public struct DatasetSpec: Sendable {
     }
 
     public func loadIDX(_ file: String) throws -> ImageDataset {
-        let bytes = try IDXFile.images(try Gzip.decompressIfNeeded(Files.read(file, limit: 1 << 30), name: file), name: file, limit: limit)
+        let bytes = try IDXFile.images(try Gzip.decompressIfNeeded(Files.read(file, limit: IDXFile.maxBytes), name: file, limit: IDXFile.maxBytes), name: file, limit: limit)
         let count = bytes.count
         guard bytes.side != side else {
             return ImageDataset(side: side, pixels: bytes.pixels, identities: (0..<count).map(Int32.init), source: file)
@@ -198,6 +198,9 @@ extension DatasetSpec {
 }
 
 enum IDXFile {
+    /// The largest IDX file read, compressed or not: 1 GiB (MNIST's training images are 47 MB).
+    static let maxBytes = 1 << 30
+
     static func images(_ bytes: [UInt8], name: String, limit: Int?) throws -> (pixels: [UInt8], side: Int, count: Int) {
         func word(_ at: Int) -> Int { bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
         guard bytes.count >= 16, word(0) == 0x803 else {
@@ -216,7 +219,8 @@ enum IDXFile {
 }
 
 enum Gzip {
-    static func decompressIfNeeded(_ bytes: [UInt8], name: String) throws -> [UInt8] {
+    /// The bytes, inflated if they are gzip data; inflating stops with an error past `limit` bytes.
+    static func decompressIfNeeded(_ bytes: [UInt8], name: String, limit: Int) throws -> [UInt8] {
         guard bytes.starts(with: [0x1F, 0x8B]) else { return bytes }
         var stream = z_stream()
         // 16 + MAX_WBITS: expect a gzip wrapper.
@@ -228,6 +232,7 @@ enum Gzip {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var input = bytes
         var status: Int32 = Z_OK
+        var tooLarge = false
         input.withUnsafeMutableBufferPointer { source in
             stream.next_in = source.baseAddress
             stream.avail_in = UInt32(source.count)
@@ -238,8 +243,10 @@ enum Gzip {
                     status = inflate(&stream, Z_NO_FLUSH)
                 }
                 out.append(contentsOf: chunk[0..<(chunk.count - Int(stream.avail_out))])
-            } while status == Z_OK
+                tooLarge = out.count > limit
+            } while status == Z_OK && !tooLarge
         }
+        if tooLarge { throw ImageError(file: name, problem: "gzip data inflates to over \(limit) bytes") }
         guard status == Z_STREAM_END else { throw ImageError(file: name, problem: "damaged or truncated gzip data") }
         return out
     }

@@ -1,7 +1,7 @@
 extension VAECodec {
     /// One training run: what to train, on which data, and where the model goes.
     public struct TrainingJob: Sendable {
-        /// The images, their crop and canvas side; validation holds out whole people (``DatasetSpec/loadSplit(validationFraction:seed:progress:)``).
+        /// The images, their crop and canvas side; validation holds out whole people (`DatasetSpec/loadSplit(validationFraction:seed:progress:)`).
         public var data: DatasetSpec
         /// The model file to write; its checkpoint is `output + ".checkpoint"`, written after every epoch.
         public var output: String
@@ -45,8 +45,9 @@ extension VAECodec {
     }
 
     /// Trains a VAE by maximising the ELBO, checkpointing every epoch, then fits its codec ladder and tables on the
-    /// training split (``calibrate(_:name:on:halfPrecision:progress:)``) and writes the codec model to `job.output`.
+    /// training split (``calibrate(_:name:on:training:progress:)``) and writes the codec model to `job.output`.
     /// - Parameters:
+    ///   - job: what to train, on which data, and where to write it.
     ///   - loading: files of the data read so far, and in all; called from the reading threads.
     ///   - events: progress; returning false from a `.batch` event stops the run.
     /// - Returns: the codec model written.
@@ -102,11 +103,13 @@ extension VAECodec {
     }
 
     /// Turns a trained VAE into a codec model: encodes the training images, keeps the latent dimensions whose mean
-    /// KL is above ``Trainer/activeThreshold``, and fits each rung's quantisation steps and entropy tables. What
-    /// ``train(_:events:)`` does after its last epoch, for a network trained anywhere (the safetensors layout of
+    /// KL is above `Trainer/activeThreshold`, and fits each rung's quantisation steps and entropy tables. What
+    /// ``train(_:loading:events:)`` does after its last epoch, for a network trained anywhere (the safetensors layout of
     /// MODEL_FORMAT.md).
     /// - Parameters:
+    ///   - vae: the trained network.
     ///   - name: the model's name (its path, for a file).
+    ///   - train: the images it was trained on (its training split).
     ///   - training: the run's record, stored in the file.
     ///   - progress: training images encoded so far.
     public static func calibrate(_ vae: VAEModel, name: String, on train: ImageDataset, training: TrainingState? = nil,

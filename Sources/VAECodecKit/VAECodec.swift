@@ -21,7 +21,7 @@ public struct VAECodec: @unchecked Sendable {
     /// The models this codec chooses from and finds files' models in.
     public let models: ModelRegistry
 
-    /// A codec over `models`: by default the shipped faces and digits families (``ModelRegistry/shipped()``).
+    /// A codec over `models`: by default the shipped faces and digits families (`ModelRegistry/shipped()`).
     public init(models: ModelRegistry = .shipped()) { self.models = models }
 
     /// The registry plus the model file `selection` names, when it names a file rather than shipped models.
@@ -73,6 +73,7 @@ public struct VAECodec: @unchecked Sendable {
     /// - Parameters:
     ///   - bytes: the encoded image.
     ///   - name: the file's name, for messages.
+    ///   - options: the models whose canvases to make, and the crop.
     /// - Throws: ``VAECodecError`` when the image is damaged, unsupported, larger than the readers' limits, or
     ///   smaller than `options.crop`.
     public func read(imageFile bytes: [UInt8], name: String, options: CompressionOptions = .init()) throws(VAECodecError) -> ImageInput {
@@ -92,6 +93,9 @@ public struct VAECodec: @unchecked Sendable {
 
     /// Codes images read by ``read(imageFile:name:options:)`` together (batched on both cores); each file is the
     /// same as coding it alone.
+    /// - Parameters:
+    ///   - inputs: the images, as read with the same `options`.
+    ///   - options: the models, the target and the effort.
     /// - Returns: for each input, the file and how it was made (model, rung, PSNR on the canvas, size).
     /// - Throws: ``VAECodecError`` when a model cannot be loaded.
     public func compress(_ inputs: [ImageInput], options: CompressionOptions = .init()) throws(VAECodecError) -> [EncodingChoice] {
@@ -101,13 +105,24 @@ public struct VAECodec: @unchecked Sendable {
         }
     }
 
-    /// Compresses a PNG or JPEG file's bytes to a .vae file (``EncodingChoice/file``).
+    /// Compresses a PNG or JPEG file's bytes to a .vae file (`EncodingChoice.file`), reading the image a row at a time.
+    /// - Parameters:
+    ///   - bytes: the encoded image.
+    ///   - name: the file's name, for messages.
+    ///   - options: the models, the target, the effort and the crop.
+    /// - Returns: the file and how it was made (model, rung, PSNR on the canvas, size).
+    /// - Throws: ``VAECodecError`` as ``read(imageFile:name:options:)`` and ``compress(_:options:)`` do.
     public func compress(imageFile bytes: [UInt8], name: String, options: CompressionOptions = .init()) throws(VAECodecError) -> EncodingChoice {
         try compress([read(imageFile: bytes, name: name, options: options)], options: options)[0]
     }
 
-    /// Compresses pixels (any size; gray, 0...255) to a .vae file.
-    /// - Parameter format: the format `decompress` should suggest for the output.
+    /// Compresses pixels to a .vae file.
+    /// - Parameters:
+    ///   - image: gray pixels, 0...255, any size (resized to the model's canvas; the file restores the size).
+    ///   - format: the format `decompress` should suggest for the output.
+    ///   - options: the models, the target, the effort and the crop.
+    /// - Returns: the file and how it was made.
+    /// - Throws: ``VAECodecError`` when the crop is larger than the image or a model cannot be loaded.
     public func compress(_ image: GrayImage, format: ImageFormat = .png, options: CompressionOptions = .init()) throws(VAECodecError) -> EncodingChoice {
         if let crop = options.crop, crop > min(image.width, image.height) {
             throw VAECodecError(file: "image", problem: "crop \(crop) is larger than the image (\(image.width)x\(image.height))")
@@ -121,9 +136,10 @@ public struct VAECodec: @unchecked Sendable {
 
     /// Decodes a .vae file to its image, at the size in its header, with the model whose id the header holds.
     /// - Parameters:
+    ///   - bytes: the .vae file.
     ///   - name: the file's name, for messages.
     ///   - maxOutputPixels: files that declare a larger output are refused before any work (at most
-    ///     ``VAEFile/maxOutputPixels``).
+    ///     `VAEFile.maxOutputPixels`).
     /// - Throws: ``VAECodecError`` when the file is malformed, damaged, too large, or made by a model this codec
     ///   does not have.
     public func decompress(_ bytes: [UInt8], name: String, maxOutputPixels: Int = VAEFile.defaultMaxOutputPixels) throws(VAECodecError) -> VAEFile.Decoded {
@@ -162,14 +178,15 @@ public struct VAECodec: @unchecked Sendable {
         }
     }
 
-    /// Removes Gaussian noise from images with the VAE as the prior (``Denoiser/denoise(_:sigmas:models:batchSize:workers:)``):
+    /// Removes Gaussian noise from images with the VAE as the prior (`Denoiser/denoise(_:sigmas:models:batchSize:workers:)`):
     /// each image's prior is chosen among `model`'s, and an image the prior cannot draw gets the classical filter,
-    /// flagged by ``Denoiser/Outcome/outOfDomain``.
+    /// flagged by `Denoiser/Outcome/outOfDomain`.
     /// - Parameters:
-    ///   - sigmas: each image's noise deviation in 8-bit units; nil estimates it from the image (``NoiseEstimator``).
+    ///   - images: gray images, 0...255, each at most `Denoiser.maxPixels` pixels.
+    ///   - sigmas: each image's noise deviation in 8-bit units; nil estimates it from the image (`NoiseEstimator`).
     ///   - model: as ``CompressionOptions/model``, or any VAE model file.
     /// - Returns: the denoised images, each with the sigma used and how the prior fitted.
-    /// - Throws: ``VAECodecError`` when an image is larger than ``Denoiser/maxPixels`` or the model cannot be loaded.
+    /// - Throws: ``VAECodecError`` when an image is larger than `Denoiser/maxPixels` or the model cannot be loaded.
     public func denoise(_ images: [GrayImage], sigmas: [Double?]? = nil, model: String = "auto") throws(VAECodecError) -> [Denoised] {
         let sigmas = sigmas ?? images.map { _ in nil }
         precondition(sigmas.count == images.count, "one sigma (or nil) per image")

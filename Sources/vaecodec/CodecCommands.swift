@@ -4,7 +4,15 @@ import VAECodecKit
 
 /// `--model auto|faces|digits|PATH`, shared by the codec commands.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "auto (every shipped model; the best for each image), faces, digits (every member of the family), a member (faces-grid), or a model file.")
+    @Option(help: "auto (every shipped model; the best for each image), faces, digits (every member of the family), a member (faces-grid), or a model file.",
+            completion: .custom { _, _, prefix in
+                // The shipped names, then model files in the folder being typed.
+                let names = ["auto"] + ModelRegistry.familyNames + ModelRegistry.shipped().models.map(\.name)
+                let folder = prefix.contains("/") ? String(prefix[...prefix.lastIndex(of: "/")!]) : ""
+                let files = ((try? Files.list(folder.isEmpty ? "." : folder)) ?? []).filter { $0.hasSuffix(".safetensors") }.map { folder + $0 }
+                var seen = Set<String>()
+                return (names + files).filter { $0.hasPrefix(prefix) && seen.insert($0).inserted }
+            })
     var model = "auto"
 
     /// The library over the shipped models and, when --model names a file, that file.

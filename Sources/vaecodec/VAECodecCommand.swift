@@ -12,7 +12,7 @@ import VAECodecKit
 
 @main
 struct VAECodecCommand: ParsableCommand {
-    static let version = "0.1.0"
+    static let version = "0.2.0"
 
     static let configuration = CommandConfiguration(
         commandName: "vaecodec",

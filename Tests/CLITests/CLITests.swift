@@ -184,6 +184,13 @@ struct CLI {
         #expect(denoised.stderr == "vaecodec: big.png: image is 2049x2049, over the limit (limit 16384 px a side, 4194304 pixels)\n")
     }
 
+    /// Shell completion of --model offers the shipped names (the shells call the binary like this: word 3, cursor at 7).
+    @Test func modelNamesComplete() throws {
+        let result = try CLI.run(["---completion", "compress", "--", "--model", "3", "7", "vaecodec", "compress", "--model", "faces-g"], in: CLI.temporaryDirectory())
+        #expect(result.status == 0)
+        #expect(String(decoding: result.stdout, as: UTF8.self) == "faces-grid\nfaces-grid-b4\n")
+    }
+
     /// What compress does to the image is said: colour is coded as gray; a crop larger than the image is an error.
     @Test func compressSaysWhatItChanged() throws {
         let dir = try CLI.temporaryDirectory()

@@ -29,6 +29,22 @@ import SIMDSupport
         for i in 0..<13 { #expect(abs(p.value.data[i] - (i % 2 == 0 ? -0.01 : 0.01)) < 1e-6) }
     }
 
+    /// The network optimiser and the latent fits follow one rule: three steps of `Adam` on 13 weights land where
+    /// `AdamStep` takes each value alone (to the SIMD square root's 2e-7).
+    @Test func networkAndLatentUpdatesAgree() {
+        let p = Parameter(name: "w", value: Tensor(shape: [13], data: (0..<13).map { Float($0) * 0.1 - 0.6 }))
+        let adam = Adam(parameters: [p], learningRate: 0.05)
+        var x = p.value.data, m = [Float](repeating: 0, count: 13), v = m
+        for step in 1...3 {
+            let g = (0..<13).map { Float(($0 * 7 + step * 3) % 11) * 0.37 - 1.5 }
+            p.grad.data = g
+            adam.step()
+            let rule = AdamStep(step: step, learningRate: 0.05)
+            for i in 0..<13 { rule.apply(&x[i], gradient: g[i], m: &m[i], v: &v[i]) }
+        }
+        for i in 0..<13 { #expect(abs(p.value.data[i] - x[i]) < 1e-6, "element \(i)") }
+    }
+
     @Test func clipsTheGlobalGradientNorm() {
         let a = Parameter(name: "a", value: Tensor(zeros: [2])), b = Parameter(name: "b", value: Tensor(zeros: [1]))
         let adam = Adam(parameters: [a, b], learningRate: 1, maxGradientNorm: 1)

@@ -102,7 +102,17 @@ import NeuralNet
         #expect(throws: (any Error).self) { try IDXFile.images([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3], name: "short", limit: nil) }
         #expect(throws: (any Error).self) { try IDXFile.images([0, 0, 8, 1] + [UInt8](repeating: 0, count: 12), name: "labels", limit: nil) }
         #expect(throws: (any Error).self) { try IDXFile.images([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3] + [0, 0, 0, 0, 0, 0], name: "rect", limit: nil) }
-        #expect(throws: (any Error).self) { try Gzip.decompressIfNeeded([0x1F, 0x8B, 8, 0, 1, 2, 3], name: "broken.gz") }
+        #expect(throws: (any Error).self) { try Gzip.decompressIfNeeded([0x1F, 0x8B, 8, 0, 1, 2, 3], name: "broken.gz", limit: 100) }
+    }
+
+    /// A gzip bomb stops at the limit: these 132 bytes inflate to 100,000 zeros (Python's gzip.compress, mtime 0).
+    @Test func inflatingStopsAtTheLimit() throws {
+        let bomb: [UInt8] = [31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 237, 193, 49, 1, 0, 0, 0, 194, 160, 245, 79, 109, 13, 15, 160]
+            + [UInt8](repeating: 0, count: 96) + [128, 87, 3, 125, 149, 17, 212, 160, 134, 1, 0]
+        #expect(try Gzip.decompressIfNeeded(bomb, name: "zeros.gz", limit: 100_000) == [UInt8](repeating: 0, count: 100_000))
+        #expect { try Gzip.decompressIfNeeded(bomb, name: "zeros.gz", limit: 99_999) } throws: {
+            "\($0)" == "zeros.gz: gzip data inflates to over 99999 bytes"
+        }
     }
 
     @Test func identitySplitKeepsPeopleOnOneSide() {
