@@ -53,18 +53,34 @@ public enum DCTWiener {
         }
         let noisePower = Float8(repeating: Float(sigma * sigma))
         var sum = [Float](repeating: 0, count: w * h), weight = sum
+        // The loops below run 256 vector operations per block position: through raw pointers and wrapping index
+        // arithmetic, which the indices' ranges (all within the image and the 8x8 block) make safe, so that no
+        // bounds or overflow check runs per operation.
+        let scratch = UnsafeMutablePointer<Float8>.allocate(capacity: 3 * size)
+        defer { scratch.deallocate() }
+        let (coefficients, pilotCoefficients, rows) = (scratch, scratch + size, scratch + 2 * size)
+        var slots = [Int](repeating: 0, count: size)
+        Self.basis.withUnsafeBufferPointer { basis in
+        Self.basisRows.withUnsafeBufferPointer { basisRows in
+        Self.window.withUnsafeBufferPointer { window in
         sum.withUnsafeMutableBufferPointer { sum in
-            weight.withUnsafeMutableBufferPointer { weight in
-                var coefficients = [Float8](repeating: .zero, count: size), pilotCoefficients = coefficients, rows = coefficients
-                for by in 0..<positionsY {
-                    rowTransform(noisy, row: by + size - 1, into: &noisyRows)
-                    rowTransform(pilot, row: by + size - 1, into: &pilotRows)
+        weight.withUnsafeMutableBufferPointer { weight in
+            let (basis, basisRows, window, sum, weight) = (basis.baseAddress!, basisRows.baseAddress!, window.baseAddress!,
+                                                           sum.baseAddress!, weight.baseAddress!)
+            for by in 0..<positionsY {
+                rowTransform(noisy, row: by + size - 1, into: &noisyRows)
+                rowTransform(pilot, row: by + size - 1, into: &pilotRows)
+                for i in 0..<size { slots[i] = ((by + i) % size) * positionsX }
+                noisyRows.withUnsafeBufferPointer { noisyRows in
+                pilotRows.withUnsafeBufferPointer { pilotRows in
+                slots.withUnsafeBufferPointer { slots in
+                    let (noisyRows, pilotRows, slots) = (noisyRows.baseAddress!, pilotRows.baseAddress!, slots.baseAddress!)
                     for bx in 0..<positionsX {
                         // Column transforms: coefficient row u, lane k = horizontal frequency.
                         for u in 0..<size {
                             var c = Float8.zero, p = Float8.zero
                             for i in 0..<size {
-                                let b = basis[u * size + i], at = ((by + i) % size) * positionsX + bx
+                                let b = basis[u &* size &+ i], at = slots[i] &+ bx
                                 c += b * noisyRows[at]
                                 p += b * pilotRows[at]
                             }
@@ -81,22 +97,29 @@ public enum DCTWiener {
                         // Inverse: rows[i] (lane k) = sum_u basis[u][i] X[u]; pixel row i (lane j) = sum_k rows[i][k] basisRows[k].
                         for i in 0..<size {
                             var r = Float8.zero
-                            for u in 0..<size { r += basis[u * size + i] * coefficients[u] }
+                            for u in 0..<size { r += basis[u &* size &+ i] * coefficients[u] }
                             rows[i] = r
                         }
                         // BM3D's aggregation weight: blocks the filter kept little of are trusted more.
                         let blockWeight = 1 / max(gainEnergy.sum(), 1e-3)
                         for i in 0..<size {
                             var pixelRow = Float8.zero
-                            for k in 0..<size { pixelRow += rows[i][k] * basisRows[k] }
-                            let at = (by + i) * w + bx
+                            let row = rows[i]
+                            for k in 0..<size { pixelRow += row[k] * basisRows[k] }
+                            let at = (by &+ i) &* w &+ bx
                             let rowWeight = blockWeight * window[i]
-                            store8(load8(sum.baseAddress!, at) + rowWeight * pixelRow, sum.baseAddress!, at)
-                            store8(load8(weight.baseAddress!, at) + rowWeight, weight.baseAddress!, at)
+                            store8(load8(sum, at) + rowWeight * pixelRow, sum, at)
+                            store8(load8(weight, at) + rowWeight, weight, at)
                         }
                     }
                 }
+                }
+                }
             }
+        }
+        }
+        }
+        }
         }
         return GrayImage(width: w, height: h, pixels: (0..<(w * h)).map { min(max(sum[$0] / weight[$0], 0), 255) })
     }
@@ -106,11 +129,16 @@ public enum DCTWiener {
     static func rowTransform(_ image: GrayImage, row y: Int, into ring: inout [Float8]) {
         let w = image.width, positions = w - size + 1, slot = (y % size) * positions
         image.pixels.withUnsafeBufferPointer { p in
+        basisColumns.withUnsafeBufferPointer { basisColumns in
+        ring.withUnsafeMutableBufferPointer { ring in
+            let (p, basisColumns, ring) = (p.baseAddress! + y * w, basisColumns.baseAddress!, ring.baseAddress! + slot)
             for x0 in 0..<positions {
                 var c = Float8.zero
-                for n in 0..<size { c += p[y * w + x0 + n] * basisColumns[n] }
-                ring[slot + x0] = c
+                for n in 0..<size { c += p[x0 &+ n] * basisColumns[n] }
+                ring[x0] = c
             }
+        }
+        }
         }
     }
 
@@ -140,19 +168,29 @@ public enum GaussianBlur {
         let kernel = raw.map { Float($0 / total) }
         let (w, h) = (image.width, image.height)
         var horizontal = [Float](repeating: 0, count: w * h), out = horizontal
-        for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for k in -radius...radius { s += kernel[k + radius] * image.pixels[y * w + min(max(x + k, 0), w - 1)] }
-                horizontal[y * w + x] = s
+        kernel.withUnsafeBufferPointer { kernel in
+        image.pixels.withUnsafeBufferPointer { pixels in
+        horizontal.withUnsafeMutableBufferPointer { horizontal in
+        out.withUnsafeMutableBufferPointer { out in
+            // Indices are clamped into the image, so raw pointers skip nothing but the checks.
+            let (kernel, pixels, horizontal, out) = (kernel.baseAddress! + radius, pixels.baseAddress!, horizontal.baseAddress!, out.baseAddress!)
+            for y in 0..<h {
+                for x in 0..<w {
+                    var (s, k): (Float, Int) = (0, -radius)
+                    while k <= radius { s += kernel[k] * pixels[y &* w &+ min(max(x &+ k, 0), w - 1)]; k &+= 1 }
+                    horizontal[y &* w &+ x] = s
+                }
+            }
+            for y in 0..<h {
+                for x in 0..<w {
+                    var (s, k): (Float, Int) = (0, -radius)
+                    while k <= radius { s += kernel[k] * horizontal[min(max(y &+ k, 0), h - 1) &* w &+ x]; k &+= 1 }
+                    out[y &* w &+ x] = s
+                }
             }
         }
-        for y in 0..<h {
-            for x in 0..<w {
-                var s: Float = 0
-                for k in -radius...radius { s += kernel[k + radius] * horizontal[min(max(y + k, 0), h - 1) * w + x] }
-                out[y * w + x] = s
-            }
+        }
+        }
         }
         return GrayImage(width: w, height: h, pixels: out)
     }

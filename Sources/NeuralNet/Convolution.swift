@@ -27,24 +27,30 @@ struct PatchGeometry {
 /// matrix with leading dimension `ldCols`.
 func im2col(_ g: PatchGeometry, image: UnsafePointer<Float>, cols: UnsafeMutablePointer<Float>, ldCols: Int) {
     let (k, s, p) = (g.kernel, g.stride, g.padding)
+    // Wrapping arithmetic and while loops: the indices are in range by construction, and overflow checks would keep
+    // these loops from vectorising.
     for c in 0..<g.channels {
         for kh in 0..<k {
             for kw in 0..<k {
-                let row = cols + ((c * k + kh) * k + kw) * ldCols
+                let row = cols + ((c &* k &+ kh) &* k &+ kw) &* ldCols
                 let valid = g.validGridColumns(kw: kw)
+                let (low, high) = (valid.lowerBound, valid.upperBound)
                 for gh in 0..<g.gridHeight {
-                    let dst = row + gh * g.gridWidth
-                    let ih = gh * s - p + kh
+                    let dst = row + gh &* g.gridWidth
+                    let ih = gh &* s &- p &+ kh
                     if ih < 0 || ih >= g.height || valid.isEmpty {
                         dst.update(repeating: 0, count: g.gridWidth)
                         continue
                     }
-                    let src = image + (c * g.height + ih) * g.width + (kw - p)
-                    for gw in 0..<valid.lowerBound { dst[gw] = 0 }
-                    // Wrapping arithmetic: the indices are in range by construction, and overflow checks would
-                    // keep these loops from vectorising.
-                    if s == 1 { for gw in valid { dst[gw] = src[gw] } } else { for gw in valid { dst[gw] = src[gw &* s] } }
-                    for gw in valid.upperBound..<g.gridWidth { dst[gw] = 0 }
+                    let src = image + ((c &* g.height &+ ih) &* g.width &+ (kw &- p))
+                    dst.update(repeating: 0, count: low)
+                    if s == 1 {
+                        (dst + low).update(from: src + low, count: high &- low)
+                    } else {
+                        var gw = low
+                        while gw < high { dst[gw] = src[gw &* s]; gw &+= 1 }
+                    }
+                    (dst + high).update(repeating: 0, count: g.gridWidth &- high)
                 }
             }
         }
@@ -57,15 +63,21 @@ func col2im(_ g: PatchGeometry, cols: UnsafePointer<Float>, ldCols: Int, image: 
     for c in 0..<g.channels {
         for kh in 0..<k {
             for kw in 0..<k {
-                let row = cols + ((c * k + kh) * k + kw) * ldCols
+                let row = cols + ((c &* k &+ kh) &* k &+ kw) &* ldCols
                 let valid = g.validGridColumns(kw: kw)
                 if valid.isEmpty { continue }
+                let (low, high) = (valid.lowerBound, valid.upperBound)
                 for gh in 0..<g.gridHeight {
-                    let ih = gh * s - p + kh
+                    let ih = gh &* s &- p &+ kh
                     if ih < 0 || ih >= g.height { continue }
-                    let src = row + gh * g.gridWidth
-                    let dst = image + (c * g.height + ih) * g.width + (kw - p)
-                    if s == 1 { for gw in valid { dst[gw] += src[gw] } } else { for gw in valid { dst[gw &* s] += src[gw] } }
+                    let src = row + gh &* g.gridWidth
+                    let dst = image + ((c &* g.height &+ ih) &* g.width &+ (kw &- p))
+                    var gw = low
+                    if s == 1 {
+                        while gw < high { dst[gw] += src[gw]; gw &+= 1 }
+                    } else {
+                        while gw < high { dst[gw &* s] += src[gw]; gw &+= 1 }
+                    }
                 }
             }
         }

@@ -4,8 +4,8 @@ import NeuralNet
 ///
 /// `VAEConfig.encoderLayers` and `decoderLayers` are the one description of each architecture: `VAEModel` builds
 /// its network from them, and the parameter count, the FLOPs and the tensor shapes of docs/MODEL_FORMAT.md are
-/// counted from them. Adding an architecture means a case of `VAEConfig.Architecture`, its layer lists here, and its
-/// checks in `VAEConfig.validate()`.
+/// counted from them. Adding an architecture means a case of `VAEConfig.Architecture` and, in this file, its two
+/// layer lists, its summary line and its checks (`validateArchitecture`).
 public enum LayerSpec: Equatable, Sendable {
     /// nn.Linear(inputs, outputs).
     case linear(inputs: Int, outputs: Int, initialization: Initialization)
@@ -156,6 +156,42 @@ extension VAEConfig {
                     .convolution(inChannels: latentChannels, outChannels: 4 * c, kernel: 3, stride: 1, padding: 1, inputSide: g,
                                  transposed: true, initialization: .he), .activation,
                     up(4 * c, 2 * c, side: g), .activation, up(2 * c, c, side: 2 * g), .activation, up(c, 1, side: 4 * g, .xavier)]
+        }
+    }
+
+    /// One line naming the network, for logs and reports.
+    public var summary: String {
+        let likelihoodText: String = switch likelihood {
+        case .bernoulli: "Bernoulli"
+        case .gaussian(.fixed(let logVariance)): "Gaussian (fixed log-variance \(logVariance))"
+        case .gaussian(.learnedGlobal): "Gaussian (learned global variance)"
+        case .gaussian(.learnedPerPixel): "Gaussian (learned per-pixel variance)"
+        }
+        let body = switch arch {
+        case .mlp: "mlp \(pixels)-\(hidden.map(String.init).joined(separator: "-"))-\(latent)"
+        case .conv: "conv c=\(hidden[0]) latent \(latent)"
+        case .spatial: "spatial c=\(hidden[0]) latent \(spatialGrid)x\(spatialGrid)x\(latentChannels)"
+        }
+        return "\(body) on \(canvas)x\(canvas), \(likelihoodText)"
+    }
+
+    /// The architecture's own conditions on canvas, latent and hidden sizes (`validate()` checks the rest).
+    func validateArchitecture(_ fail: (String) -> VAEConfigError) throws {
+        switch arch {
+        case .mlp:
+            break
+        case .conv:
+            guard hidden.count == 1 else { throw fail("conv takes hidden = [base channels], got \(hidden)") }
+            guard let stages = convStages else { throw fail("conv canvas must be 4·2^S (8, 16, 32, 64, 128…), got \(canvas)") }
+            guard hidden[0] << (stages - 1) <= 65536 else { throw fail("conv channel count overflows") }
+        case .spatial:
+            guard hidden.count == 1 else { throw fail("spatial takes hidden = [base channels], got \(hidden)") }
+            guard canvas % 8 == 0 else { throw fail("spatial canvas must be a multiple of 8, got \(canvas)") }
+            let cells = spatialGrid * spatialGrid
+            guard latent % cells == 0 else {
+                throw fail("spatial latent \(latent) must be a multiple of the \(spatialGrid)x\(spatialGrid) grid (\(cells))")
+            }
+            guard hidden[0] <= 16384 else { throw fail("spatial channel count overflows") }
         }
     }
 

@@ -31,23 +31,6 @@ extension EpochRecord {
     }
 }
 
-extension VAEConfig {
-    public var summary: String {
-        let likelihoodText: String = switch likelihood {
-        case .bernoulli: "Bernoulli"
-        case .gaussian(.fixed(let logVariance)): "Gaussian (fixed log-variance \(logVariance))"
-        case .gaussian(.learnedGlobal): "Gaussian (learned global variance)"
-        case .gaussian(.learnedPerPixel): "Gaussian (learned per-pixel variance)"
-        }
-        let body = switch arch {
-        case .mlp: "mlp \(pixels)-\(hidden.map(String.init).joined(separator: "-"))-\(latent)"
-        case .conv: "conv c=\(hidden[0]) latent \(latent)"
-        case .spatial: "spatial c=\(hidden[0]) latent \(spatialGrid)x\(spatialGrid)x\(latentChannels)"
-        }
-        return "\(body) on \(canvas)x\(canvas), \(likelihoodText)"
-    }
-}
-
 extension VAEModel {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 

@@ -82,22 +82,7 @@ public struct VAEConfig: Codable, Equatable, Sendable {
         guard (1...4096).contains(canvas) else { throw fail("canvas \(canvas) outside 1...4096") }
         guard (1...65536).contains(latent) else { throw fail("latent \(latent) outside 1...65536") }
         guard hidden.allSatisfy({ (1...65536).contains($0) }) else { throw fail("hidden widths \(hidden) must be in 1...65536") }
-        switch arch {
-        case .mlp:
-            break
-        case .conv:
-            guard hidden.count == 1 else { throw fail("conv takes hidden = [base channels], got \(hidden)") }
-            guard let stages = convStages else { throw fail("conv canvas must be 4·2^S (8, 16, 32, 64, 128…), got \(canvas)") }
-            guard hidden[0] << (stages - 1) <= 65536 else { throw fail("conv channel count overflows") }
-        case .spatial:
-            guard hidden.count == 1 else { throw fail("spatial takes hidden = [base channels], got \(hidden)") }
-            guard canvas % 8 == 0 else { throw fail("spatial canvas must be a multiple of 8, got \(canvas)") }
-            let cells = spatialGrid * spatialGrid
-            guard latent % cells == 0 else {
-                throw fail("spatial latent \(latent) must be a multiple of the \(spatialGrid)x\(spatialGrid) grid (\(cells))")
-            }
-            guard hidden[0] <= 16384 else { throw fail("spatial channel count overflows") }
-        }
+        try validateArchitecture(fail)
         if case .gaussian(.fixed(let logVariance)) = likelihood, !logVariance.isFinite {
             throw fail("fixed log variance must be finite")
         }
