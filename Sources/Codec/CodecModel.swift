@@ -133,7 +133,7 @@ struct CodecTables {
         let k = try ModelFile.config(of: file).latent
         guard let transmittedEntry = try file.entry("codec.transmitted"), let stepsEntry = try file.entry("codec.steps"),
               let tablesEntry = try file.entry("codec.tables"), let multipliers = try file.entry("codec.multipliers")?.floats else {
-            throw fail("has no codec tables (a plain VAE; `vaecodec train` writes them at the end of training)")
+            throw fail("has no codec tables (a VAE trained elsewhere, or a checkpoint): run `vaecodec calibrate \(file.name) --data DATA -o CODEC.safetensors` to fit them")
         }
         guard let transmitted32 = transmittedEntry.int32s, let steps = stepsEntry.floats, let words = tablesEntry.uint16s,
               stepsEntry.shape.count == 2, stepsEntry.shape[1] == transmitted32.count, (1...ContainerHeader.maxRungs).contains(stepsEntry.shape[0]),

@@ -186,7 +186,7 @@ public struct DatasetSpec: Sendable {
 
 /// MNIST's IDX image format: magic 0x00000803, then count, rows, columns as big-endian UInt32, then pixels.
 extension DatasetSpec {
-    /// The one split into training and held-out images that `train`, `bench` and `refit` share, so "never measured
+    /// The one split into training and held-out images that `train`, `bench` and `calibrate` share, so "never measured
     /// on training images" rests on one function. MNIST folders keep their own train and t10k files; image folders
     /// and single IDX files hold out whole people (`splitByIdentity`), `validationFraction` of them, chosen by `seed`.
     public func loadSplit(validationFraction: Double, seed: UInt64,

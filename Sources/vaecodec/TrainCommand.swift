@@ -85,9 +85,6 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from this model file's weights (same architecture; the likelihood and --beta may differ): moves a trained model to another rate-distortion point.")
     var initFrom: String?
 
-    @Option(help: "Train nothing: fit new codec tables (the current rate ladder) for this model file's weights on its own training split of --data, and write them with the weights to --out.")
-    var refit: String?
-
     @Flag(help: "Store the final model's weights as 16-bit floats (half the size; checkpoints stay 32-bit).")
     var halfPrecision = false
 
@@ -122,7 +119,6 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let refit { return try refitCodec(refit) }
         let quiet = common.quiet
         var config = VAEConfig(arch: arch, canvas: canvas, latent: latent, hidden: try hiddenWidths(), likelihood: try likelihoodConfig())
         config.activation = .relu
@@ -180,24 +176,7 @@ struct TrainCommand: ParsableCommand {
         report(model)
     }
 
-    func report(_ model: CodecModel) {
-        Terminal.info("wrote \(out): \(model.vae.config.summary), \(model.ladder.rungs[0].quantizer.transmitted.count) of \(model.vae.config.latent) "
-                      + "latent dimensions transmitted, \(model.ladder.rungs.count) quality rungs", quiet: common.quiet)
-    }
-
-    /// The weights stay; the ladder is fitted anew on the same training split the model was trained on.
-    func refitCodec(_ path: String) throws {
-        if !force && Files.exists(out) { throw ImageError(file: out, problem: "already exists (use --force to overwrite)") }
-        var progress: Progress?
-        let model = try VAECodec.calibrate(modelFile: path, data: DatasetSpec(path: data, crop: crop, side: canvas, limit: limit),
-                                           validationFraction: valFraction, seed: seed, output: out, halfPrecision: halfPrecision,
-                                           overwrite: force, progress: { done, total in
-            progress = progress ?? Progress("fitting the entropy model on \(total) training images", total: total, quiet: common.quiet)
-            progress!.update(done)
-        })
-        progress?.finish()
-        report(model)
-    }
+    func report(_ model: CodecModel) { reportCodecModel(model, path: out, quiet: common.quiet) }
 
     func hiddenWidths() throws -> [Int] {
         guard let hidden else { return arch == .mlp ? [400] : [32] }
@@ -210,3 +189,70 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension VAEConfig.Architecture: ExpressibleByArgument {}
+
+/// The line `train` and `calibrate` end with.
+func reportCodecModel(_ model: CodecModel, path: String, quiet: Bool) {
+    Terminal.info("wrote \(path): \(model.vae.config.summary), \(model.ladder.rungs[0].quantizer.transmitted.count) of \(model.vae.config.latent) "
+                  + "latent dimensions transmitted, \(model.ladder.rungs.count) quality rungs", quiet: quiet)
+}
+
+struct CalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "Turn a trained VAE model file into a codec model: fit its quantisation ladder and entropy tables.",
+        discussion: """
+            The weights stay as they are. The training images are encoded, the latent dimensions whose mean KL is \
+            above 0.01 nats are kept, and each rung's steps and tables are fitted, as `train` does after its last \
+            epoch. A model trained by vaecodec is calibrated on the split it was trained on (its recorded crop, \
+            limit, seed and --val-fraction); one trained elsewhere (docs/MODEL_FORMAT.md) on --data's training \
+            split under the options given here.
+            """)
+
+    @Argument(help: "The VAE model file (safetensors, docs/MODEL_FORMAT.md).")
+    var model: String
+
+    @Option(help: "Training data: IDX file, MNIST folder, or image folder (as for train).")
+    var data: String
+
+    @Option(name: .shortAndLong, help: "The codec model file to write.")
+    var output: String
+
+    @Option(help: "Side of the central square to keep, in source pixels, when the model does not record one (LFW faces: 110).")
+    var crop: Int?
+
+    @Option(help: "Share of the images held out, when the model does not record it.")
+    var valFraction = 0.1
+
+    @Option(help: "Seed of the held-out split, when the model does not record it.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Use only the first N images, when the model does not record a limit.")
+    var limit: Int?
+
+    @Flag(help: "Store the weights as 16-bit floats (half the size).")
+    var halfPrecision = false
+
+    @Flag(help: "Overwrite an existing output file.")
+    var force = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        if !force && Files.exists(output) { throw ImageError(file: output, problem: "already exists (use --force to overwrite)") }
+        var progress: Progress?
+        let codecModel = try VAECodec.calibrate(modelFile: model, data: DatasetSpec(path: data, crop: crop, limit: limit),
+                                                validationFraction: valFraction, seed: seed, output: output,
+                                                halfPrecision: halfPrecision, overwrite: force, progress: { done, total in
+            progress = progress ?? Progress("fitting the entropy model on \(total) training images", total: total, quiet: common.quiet)
+            progress!.update(done)
+        })
+        progress?.finish()
+        reportCodecModel(codecModel, path: output, quiet: common.quiet)
+    }
+}

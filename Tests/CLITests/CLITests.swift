@@ -233,7 +233,7 @@ struct CLI {
     }
 }
 
-/// `train --refit` (new codec tables for existing weights) and `--init-from` (start from a model's weights).
+/// `calibrate` (new codec tables for existing weights) and `--init-from` (start from a model's weights).
 @Suite struct TrainCLITests {
     @Test func refitAndInitFromReuseWeights() throws {
         let dir = try CLI.temporaryDirectory()
@@ -241,13 +241,17 @@ struct CLI {
                     "--epochs", "1", "--val-fraction", "0.2", "-q"]
         let base = try CLI.run(["train"] + tiny + ["--out", "a.safetensors"], in: dir)
         #expect(base.status == 0, "\(base.stderr)")
-        let refit = try CLI.run(["train", "--data", CLI.fixture("images"), "--refit", "a.safetensors", "--out", "b.safetensors", "-q"], in: dir)
+        let refit = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "-o", "b.safetensors", "-q"], in: dir)
         #expect(refit.status == 0, "\(refit.stderr)")
         let coded = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "b.safetensors", "-o", "f.vae", "--json"], in: dir)
         let object = try JSONSerialization.jsonObject(with: coded.stdout) as? [String: Any] ?? [:]
         #expect(coded.status == 0 && object["rungs"] as? Int == 10, "\(coded.stderr)")
-        let again = try CLI.run(["train", "--data", CLI.fixture("images"), "--refit", "a.safetensors", "--out", "b.safetensors"], in: dir)
+        let again = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "-o", "b.safetensors"], in: dir)
         #expect(again.status == 1 && again.stderr.contains("b.safetensors: already exists"))
+        // A VAE without codec tables (here the training checkpoint) is refused by compress, which says what to run.
+        let plain = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "a.safetensors.checkpoint", "-o", "p.vae"], in: dir)
+        #expect(plain.status == 1 && plain.stderr.contains("has no codec tables") && plain.stderr.contains("run `vaecodec calibrate a.safetensors.checkpoint"),
+                "\(plain.stderr)")
         // A fixed likelihood variance is negative: it must parse as a value, not as an option. Augmented, too.
         let warm = try CLI.run(["train"] + tiny + ["--init-from", "a.safetensors", "--likelihood", "gaussian", "--log-variance", "-5",
                                                    "--flip", "--shift", "2", "--out", "c.safetensors"], in: dir)
