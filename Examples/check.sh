@@ -8,7 +8,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 git clone -q --bare "$root" "$work/vaecodec.git"
-git -C "$work/vaecodec.git" tag -f 0.2.0 HEAD >/dev/null
+# Only this tag, so `from: "0.2.0"` cannot resolve to a later release than the code under test.
+git -C "$work/vaecodec.git" tag -l | xargs -r git -C "$work/vaecodec.git" tag -d >/dev/null
+git -C "$work/vaecodec.git" tag 0.2.0 HEAD
 cp -R "$root/Examples/QuickStart" "$work/QuickStart"
 cd "$work/QuickStart"
 export VAECODEC_URL="$work/vaecodec.git"

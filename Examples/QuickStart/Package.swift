@@ -8,6 +8,7 @@ let vaecodec = ProcessInfo.processInfo.environment["VAECODEC_URL"] ?? "https://g
 
 let package = Package(
     name: "QuickStart",
+    platforms: [.macOS(.v13)],
     dependencies: [
         .package(url: vaecodec, from: "0.2.0"),
     ],

@@ -184,7 +184,6 @@ public struct DatasetSpec: Sendable {
     }
 }
 
-/// MNIST's IDX image format: magic 0x00000803, then count, rows, columns as big-endian UInt32, then pixels.
 extension DatasetSpec {
     /// The one split into training and held-out images that `train`, `bench` and `calibrate` share, so "never measured
     /// on training images" rests on one function. MNIST folders keep their own train and t10k files; image folders
@@ -197,6 +196,7 @@ extension DatasetSpec {
     }
 }
 
+/// MNIST's IDX image format: magic 0x00000803, then count, rows, columns as big-endian UInt32, then pixels.
 enum IDXFile {
     /// The largest IDX file read, compressed or not: 1 GiB (MNIST's training images are 47 MB).
     static let maxBytes = 1 << 30

@@ -4,6 +4,18 @@ import Imaging
 import NeuralNet
 import VAE
 
+/// A VAE serving as the prior: the network of any model file (a codec model's, or one without codec tables), and the
+/// name to report it by.
+public struct Prior: ReplicableModel {
+    public let name: String
+    public let vae: VAEModel
+    public var canvas: Int { vae.config.canvas }
+
+    public init(name: String, vae: VAEModel) { (self.name, self.vae) = (name, vae) }
+
+    public func replica() -> Prior { Prior(name: name, vae: vae.replica()) }
+}
+
 /// Denoising with the VAE as a learned prior.
 ///
 /// Model: z ~ N(0, I), the clean canvas x = D(z) + e with e ~ N(0, s_m^2) (the decoder's own likelihood
@@ -19,18 +31,6 @@ import VAE
 ///     pass's output as its pilot (as BM3D's second stage refines its first). Where the decoder's own error is near
 ///     the noise level (faces at sigma 15) a blur is the better pilot for some frequencies, so the pilot mixes the
 ///     blend with a blur in the share that Stein's unbiased risk estimate prefers (`sureChoice`).
-/// A VAE serving as the prior: the network of any model file (a codec model's, or one without codec tables), and the
-/// name to report it by.
-public struct Prior: ReplicableModel {
-    public let name: String
-    public let vae: VAEModel
-    public var canvas: Int { vae.config.canvas }
-
-    public init(name: String, vae: VAEModel) { (self.name, self.vae) = (name, vae) }
-
-    public func replica() -> Prior { Prior(name: name, vae: vae.replica()) }
-}
-
 public struct Denoiser {
     public let model: Prior
     public var steps = 12

@@ -33,7 +33,6 @@ public struct SymbolTable: Sendable, Equatable {
                       frequencyTable: FrequencyTable(counts: counts + [escapeCount], scaleBits: scaleBits, pseudoCount: pseudoCount))
     }
 
-    /// Histograms training values into minValue...maxValue and ESCAPE and builds the table.
     /// The table a codec fits to training symbols: it covers their central 99.9% (the rare rest goes through ESCAPE),
     /// and at most 4,001 values around the median, so a table stays small whatever the data.
     public static func fitted(to samples: [Int32]) throws -> SymbolTable {
@@ -49,6 +48,7 @@ public struct SymbolTable: Sendable, Equatable {
         return try SymbolTable(minValue: low, maxValue: high, samples: samples)
     }
 
+    /// Histograms training values into minValue...maxValue and ESCAPE and builds the table.
     public init(minValue: Int32, maxValue: Int32, samples: some Sequence<Int32>,
                 scaleBits: Int = 14, pseudoCount: Double = 0.5) throws {
         guard minValue <= maxValue else { throw EntropyCodingError.invalidTable("empty value range") }

@@ -30,7 +30,7 @@ public enum RANS {
     public static func initialState(check: UInt32) -> UInt32 { stateLowerBound | (check & (stateLowerBound - 1)) }
 }
 
-public enum EntropyCodingError: Error, Equatable, Sendable {
+public enum EntropyCodingError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The decoder needed a byte the stream does not have (a truncated or corrupt stream).
     case unexpectedEndOfStream
     /// The stream's first four bytes are not a state the encoder can produce.
@@ -44,6 +44,17 @@ public enum EntropyCodingError: Error, Equatable, Sendable {
     case invalidEscape
     /// A frequency or symbol table failed validation.
     case invalidTable(String)
+
+    public var description: String {
+        switch self {
+        case .unexpectedEndOfStream: "the coded data ends early"
+        case .invalidInitialState: "the coded data does not start with a valid coder state"
+        case .finalStateMismatch: "the coded data fails its integrity check"
+        case .trailingBytes(let count): "\(count) bytes follow the coded data"
+        case .invalidEscape: "an escaped value is out of range"
+        case .invalidTable(let problem): "invalid entropy table: \(problem)"
+        }
+    }
 }
 
 /// Collects symbols in order; `finish()` codes them (in reverse, as rANS requires) into bytes

@@ -99,13 +99,10 @@ extension VAEConfig {
         case .mlp:
             // PyTorch's nn.Linear default: measured on the paper's MNIST setup, He/Xavier learns faster in epoch 1
             // (120.3 vs 127.3 nats) but ends 0.8 nats worse after 10 epochs (106.5 vs 105.7).
-            let widths = [pixels] + hidden + [2 * latent]
-            return (0..<(widths.count - 1)).flatMap { i -> [LayerSpec] in
-                let layer = LayerSpec.linear(inputs: widths[i], outputs: widths[i + 1], initialization: .uniformFanIn)
-                return i < widths.count - 2 ? [layer, .activation] : [layer]
-            }
+            return Self.perceptron([pixels] + hidden + [2 * latent])
         case .conv:
             let channels = convChannels
+            guard !channels.isEmpty else { return [] }  // an invalid canvas (`validate()` says why)
             var layers: [LayerSpec] = [], side = canvas, inChannels = 1
             for c in channels {
                 layers += [conv(inChannels, c, side: side), .activation]
@@ -136,13 +133,10 @@ extension VAEConfig {
         }
         switch arch {
         case .mlp:
-            let widths = [latent] + hidden.reversed() + [pixels]
-            return (0..<(widths.count - 1)).flatMap { i -> [LayerSpec] in
-                let layer = LayerSpec.linear(inputs: widths[i], outputs: widths[i + 1], initialization: .uniformFanIn)
-                return i < widths.count - 2 ? [layer, .activation] : [layer]
-            }
+            return Self.perceptron([latent] + hidden.reversed() + [pixels])
         case .conv:
-            let channels = convChannels, top = channels.last!
+            let channels = convChannels
+            guard let top = channels.last else { return [] }  // an invalid canvas (`validate()` says why)
             var layers: [LayerSpec] = [.linear(inputs: latent, outputs: top * 16, initialization: .he), .activation, .reshape([top, 4, 4])]
             var side = 4
             for i in stride(from: channels.count - 1, to: 0, by: -1) {
@@ -195,11 +189,20 @@ extension VAEConfig {
         }
     }
 
+    /// Linear layers through `widths`, an activation between each two.
+    static func perceptron(_ widths: [Int]) -> [LayerSpec] {
+        (0..<(widths.count - 1)).flatMap { i -> [LayerSpec] in
+            let layer = LayerSpec.linear(inputs: widths[i], outputs: widths[i + 1], initialization: .uniformFanIn)
+            return i < widths.count - 2 ? [layer, .activation] : [layer]
+        }
+    }
+
     /// conv: the channel count of each stride-2 stage, c·2ⁱ.
     var convChannels: [Int] { (0..<(convStages ?? 0)).map { hidden[0] << $0 } }
 
     /// Weights and biases of the network this config describes, the learned likelihood variance included.
     public var parameterCount: Double {
+        if arch == .conv && convStages == nil { return .infinity }
         var total = (encoderLayers + decoderLayers).reduce(0) { $0 + $1.parameterCount }
         switch likelihood {
         case .gaussian(.learnedGlobal): total += 1
@@ -214,7 +217,8 @@ extension VAEConfig {
     /// Elementwise work is not counted; this is the rate to compare with a plain sgemm.
     public var trainingFlopsPerImage: Double {
         let forward = (encoderLayers + decoderLayers).map(\.forwardFlops).filter { $0 > 0 }
-        return 3 * forward.reduce(0, +) - forward[0]
+        guard let first = forward.first else { return .infinity }
+        return 3 * forward.reduce(0, +) - first
     }
 }
 

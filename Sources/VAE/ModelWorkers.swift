@@ -2,10 +2,6 @@ import Dispatch
 import Foundation
 import NeuralNet
 
-/// Batches of images on parallel workers. A model's layers keep per-call state, so each worker runs its own
-/// replicas (sharing the weights) on one BLAS thread: small products split across threads spend their time waiting,
-/// while two workers keep both cores on useful work. Every batch is computed the same way whichever worker runs it,
-/// so results do not depend on the number of workers.
 /// A model that can run on another thread through a copy of its layers sharing its weights.
 public protocol ReplicableModel {
     func replica() -> Self
@@ -13,6 +9,10 @@ public protocol ReplicableModel {
 
 extension VAEModel: ReplicableModel {}
 
+/// Batches of images on parallel workers. A model's layers keep per-call state, so each worker runs its own
+/// replicas (sharing the weights) on one BLAS thread: small products split across threads spend their time waiting,
+/// while two workers keep both cores on useful work. Every batch is computed the same way whichever worker runs it,
+/// so results do not depend on the number of workers.
 package enum ModelWorkers {
     /// Runs `body` over consecutive batches of `count` items on up to `workers` threads, each worker with its own
     /// replicas of `models` (worker 0 uses them as given), and returns the results in order.

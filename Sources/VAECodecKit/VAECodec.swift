@@ -17,7 +17,7 @@
 /// Every entry point takes and returns plain values, loads only the models its input needs, and throws
 /// ``VAECodecError`` naming the input and the problem. Results are the same bytes and pixels the `vaecodec` commands
 /// produce, which call these same functions.
-public struct VAECodec: @unchecked Sendable {
+public struct VAECodec: Sendable {
     /// The models this codec chooses from and finds files' models in.
     public let models: ModelRegistry
 
@@ -78,17 +78,26 @@ public struct VAECodec: @unchecked Sendable {
     ///   smaller than `options.crop`.
     public func read(imageFile bytes: [UInt8], name: String, options: CompressionOptions = .init()) throws(VAECodecError) -> ImageInput {
         try VAECodecError.naming(name) {
+            try Self.check(crop: options.crop, name: name)
             let sides = try registry(for: options.model).canvasSides(options.model)
+            var tooSmall: (width: Int, height: Int)?
             let read = try ImageCodec.decodeCanvases(bytes, name: name, sides: sides) { width, height in
-                Canvas.codedRegion(width: width, height: height, crop: options.crop.map { min($0, width, height) })
+                if let crop = options.crop, crop > min(width, height) { tooSmall = (width, height) }
+                // A refused image is read as one row's worth, then the error below is thrown.
+                return Canvas.codedRegion(width: width, height: height, crop: tooSmall == nil ? options.crop : 1)
             }
-            if let crop = options.crop, crop > read.width || crop > read.height {
-                throw VAECodecError(file: name, problem: "crop \(crop) is larger than the image (\(read.width)x\(read.height))")
+            if let tooSmall, let crop = options.crop {
+                throw VAECodecError(file: name, problem: "crop \(crop) is larger than the image (\(tooSmall.width)x\(tooSmall.height))")
             }
             return ImageInput(encoderInput: EncoderInput(canvases: read.canvases, width: read.width, height: read.height,
                                                          hint: read.format == .jpeg ? .jpeg : .png),
                               width: read.width, height: read.height, wasColour: read.channels >= 3)
         }
+    }
+
+    /// A crop is a positive side.
+    static func check(crop: Int?, name: String) throws(VAECodecError) {
+        if let crop, crop < 1 { throw VAECodecError(file: name, problem: "crop \(crop) is not a positive side") }
     }
 
     /// Codes images read by ``read(imageFile:name:options:)`` together (batched on both cores); each file is the
@@ -124,6 +133,7 @@ public struct VAECodec: @unchecked Sendable {
     /// - Returns: the file and how it was made.
     /// - Throws: ``VAECodecError`` when the crop is larger than the image or a model cannot be loaded.
     public func compress(_ image: GrayImage, format: ImageFormat = .png, options: CompressionOptions = .init()) throws(VAECodecError) -> EncodingChoice {
+        try Self.check(crop: options.crop, name: "image")
         if let crop = options.crop, crop > min(image.width, image.height) {
             throw VAECodecError(file: "image", problem: "crop \(crop) is larger than the image (\(image.width)x\(image.height))")
         }
@@ -168,13 +178,15 @@ public struct VAECodec: @unchecked Sendable {
     /// with or without codec tables.
     public func priors(_ selection: String) throws(VAECodecError) -> [Prior] {
         try VAECodecError.naming(selection) {
-            if selection != "auto", models.names(selection).isEmpty, !ModelRegistry.familyNames.contains(selection) {
-                guard Files.exists(selection) else { _ = try registry(for: selection); return [] }
+            // A model file (also one added to the registry under its path) is read as a plain VAE: it needs no tables.
+            let member = models.models.first { $0.name == selection }
+            if member.map({ $0.path == selection }) ?? (selection != "auto" && !ModelRegistry.familyNames.contains(selection)) {
+                guard Files.exists(selection) else {
+                    throw VAECodecError(file: selection, problem: "no such model (use faces, digits, auto, a member's name or a model file's path)")
+                }
                 return [Prior(name: selection, vae: try ModelFile.load(path: selection).model)]
             }
-            let loaded = try models.load(selection)
-            guard !loaded.isEmpty else { throw VAECodecError(file: selection, problem: "no such model") }
-            return loaded.map(Prior.init)
+            return try models.load(selection).map(Prior.init)
         }
     }
 
@@ -190,8 +202,8 @@ public struct VAECodec: @unchecked Sendable {
     public func denoise(_ images: [GrayImage], sigmas: [Double?]? = nil, model: String = "auto") throws(VAECodecError) -> [Denoised] {
         let sigmas = sigmas ?? images.map { _ in nil }
         precondition(sigmas.count == images.count, "one sigma (or nil) per image")
-        for image in images where image.width * image.height > Denoiser.maxPixels {
-            throw VAECodecError(file: "image", problem: "is \(image.width)x\(image.height), over the \(Denoiser.maxPixels)-pixel limit of denoise")
+        for (i, image) in images.enumerated() where image.width * image.height > Denoiser.maxPixels {
+            throw VAECodecError(file: "image \(i)", problem: "is \(image.width)x\(image.height), over the \(Denoiser.maxPixels)-pixel limit of denoise")
         }
         let noise = zip(images, sigmas).map { image, sigma in sigma ?? NoiseEstimator.sigma(image) }
         let outcomes = Denoiser.denoise(images, sigmas: noise.map { max($0, Denoiser.minimumSigma) }, models: try priors(model))
@@ -224,6 +236,7 @@ public struct VAECodec: @unchecked Sendable {
 public struct VAECodecError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The file (or input, or model) the problem is in.
     public var file: String
+    /// What is wrong, in words for the user.
     public var problem: String
     public var description: String { "\(file): \(problem)" }
 

@@ -132,7 +132,7 @@ struct TrainCommand: ParsableCommand {
         if !resume && !force, let existing = [out, job.checkpoint].first(where: Files.exists) {
             throw ImageError(file: existing, problem: "already exists (use --force to overwrite, or --resume to continue)")
         }
-        let interrupt = InterruptFlag.install()
+        var interrupt: InterruptFlag?  // installed once the data is read: Ctrl-C while loading ends the process at once
         let loading = Progress("loading \(data)", total: 1, quiet: quiet)
         var progress: Progress?
         let model: CodecModel
@@ -144,6 +144,7 @@ struct TrainCommand: ParsableCommand {
                     if epoch >= epochs { Terminal.info("already trained for \(epoch) epochs: writing the final model (raise --epochs to train on)", quiet: quiet) }
                 case .ready(let train, let validation, let model):
                     loading.finish()
+                    interrupt = InterruptFlag.install()
                     Terminal.info("data: \(train) training and \(validation) validation images at \(model.config.canvas)x\(model.config.canvas) from \(data)", quiet: quiet)
                     Terminal.info("model: \(model.config.summary), \(model.parameterCount) parameters, "
                                   + "\(fixed(model.trainingFlopsPerImage * 1e-6)) MFLOP per image and step", quiet: quiet)
@@ -153,7 +154,7 @@ struct TrainCommand: ParsableCommand {
                 case .batch(let epoch, let done, let total, let loss):
                     progress = progress ?? Progress("epoch \(epoch)/\(epochs)", total: total, quiet: quiet)
                     progress!.update(done, detail: "loss \(fixed(loss.negativeELBO))")
-                    return !interrupt.isSet
+                    return !(interrupt?.isSet ?? false)
                 case .epoch(let record):
                     progress?.finish()
                     progress = nil
@@ -166,7 +167,7 @@ struct TrainCommand: ParsableCommand {
             }
         } catch {
             progress?.finish()
-            if interrupt.isSet {
+            if interrupt?.isSet == true {
                 Terminal.info("interrupted: \(error.problem)", quiet: false)
                 throw ExitCode(130)
             }
@@ -202,7 +203,7 @@ struct CalibrateCommand: ParsableCommand {
         abstract: "Turn a trained VAE model file into a codec model: fit its quantisation ladder and entropy tables.",
         discussion: """
             The weights stay as they are. The training images are encoded, the latent dimensions whose mean KL is \
-            above 0.01 nats are kept, and each rung's steps and tables are fitted, as `train` does after its last \
+            above \(Trainer.activeThreshold) nats are kept, and each rung's steps and tables are fitted, as `train` does after its last \
             epoch. A model trained by vaecodec is calibrated on the split it was trained on (its recorded crop, \
             limit, seed and --val-fraction); one trained elsewhere (docs/MODEL_FORMAT.md) on --data's training \
             split under the options given here.

@@ -1,3 +1,4 @@
+import Foundation
 import VAECodecKit
 
 // Compress a PNG or JPEG face, decompress it, and denoise it: `swift run QuickStart face.png`.
@@ -11,4 +12,5 @@ do {
     print("\(path): \(compressed.file.count) bytes by \(compressed.model.name), decoded \(decoded.image.width)x\(decoded.image.height)")
 } catch {
     print("error: \(error)")  // VAECodecError: the file and the problem, in one line
+    exit(1)
 }
