@@ -113,8 +113,8 @@ public struct DenoiseBench {
         var md = "# \(title)\n\n" + description.map { "- \($0)\n" }.joined() + "- Produced by: `\(command)`\n\n"
         md += "Gaussian noise of deviation sigma (8-bit units), clipped to 0...255 and rounded; PSNR (dB), SSIM and "
             + "time per image, averaged over images. The VAE rows before the last are the method's stages under the model "
-            + "named above, from one batched run; the last row is what `vaecodec denoise` makes (each image's prior chosen "
-            + "among the family's global members, the classical filter for an image out of domain), timed on its own. "
+            + "named above, from one batched run; the last row is what `vaecodec denoise` makes (the family's prior, its global "
+            + "member with the best held-out ELBO; the classical filter for an image out of domain), timed on its own. "
             + "`vaecodec denoise` on one file takes "
             + "\(format(singleImageSeconds * 1000, 1)) ms per image (sigma 25).\n\n"
         let sigmas = Array(Set(rows.map(\.sigma))).sorted()

@@ -184,7 +184,8 @@ public struct VAECodec: Sendable {
                 guard Files.exists(selection) else {
                     throw VAECodecError(file: selection, problem: "no such model (use faces, digits, auto, a member's name or a model file's path)")
                 }
-                return [Prior(name: selection, vae: try ModelFile.load(path: selection).model)]
+                let file = try ModelFile.load(path: selection)
+                return [Prior(name: selection, vae: file.model, heldOutNegativeELBO: file.training?.history.last?.validationNegativeELBO)]
             }
             return try models.load(selection).map(Prior.init)
         }
@@ -260,6 +261,9 @@ public struct VAECodecError: Error, CustomStringConvertible, Equatable, Sendable
 }
 
 extension Prior {
-    /// A codec model's network as a prior.
-    public init(_ model: CodecModel) { self.init(name: model.name, vae: model.vae) }
+    /// A codec model's network as a prior, in its family, ranked by its recorded held-out ELBO.
+    public init(_ model: CodecModel) {
+        self.init(name: model.name, vae: model.vae, family: ModelRegistry.family(of: model.name),
+                  heldOutNegativeELBO: model.training?.history.last?.validationNegativeELBO)
+    }
 }

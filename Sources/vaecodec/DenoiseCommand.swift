@@ -10,8 +10,8 @@ struct DenoiseCommand: ParsableCommand {
             The latent is fitted to the image by MAP (the decoder's likelihood plus the prior, from the encoder's \
             mean), the decoder's picture is blended with the image by their variances, and that blend (or an even \
             mix of it with a blur, whichever Stein's unbiased risk estimate prefers) pilots a Wiener filter in \
-            sliding 8x8 DCT blocks. Of a family, the global-latent members serve as priors; the grid ones are for \
-            compression (unless only grid models are given). Without --sigma the noise level is estimated from the image \
+            sliding 8x8 DCT blocks. Of a family, the global-latent member with the best held-out ELBO serves as the prior (the grid \
+            ones are for compression); with --model auto each image takes the family that explains it best. Without --sigma the noise level is estimated from the image \
             (median absolute Haar detail / 0.6745) and printed. The output is INPUT.denoised.EXT beside each \
             input unless -o is given; existing files are kept unless --force. An image the model cannot draw \
             (say, not a face for the face model) gets a warning: the result would be the model's guess.

@@ -80,3 +80,18 @@ import Imaging
         #expect(map.width == 64 && map.pixels.allSatisfy { $0 >= 0 && $0.isFinite } && map.pixels.contains { $0 > 0 })
     }
 }
+
+/// One prior per family: its global member with the best held-out ELBO; families stay apart; without records each
+/// member is kept (each image then chooses).
+@Suite struct PriorChoiceTests {
+    @Test func eachFamilyKeepsItsBestDensityModel() {
+        let vae = CodecFixture.faces.vae
+        let priors = [Prior(name: "faces-xs", vae: vae, family: "faces", heldOutNegativeELBO: -4829),
+                      Prior(name: "faces", vae: vae, family: "faces", heldOutNegativeELBO: -6327),
+                      Prior(name: "digits-lo", vae: vae, family: "digits", heldOutNegativeELBO: -7672),
+                      Prior(name: "digits-hi", vae: vae, family: "digits", heldOutNegativeELBO: -7698)]
+        #expect(Denoiser.priors(among: priors).map(\.name) == ["faces", "digits-hi"])
+        let unranked = [Prior(name: "a", vae: vae, family: "x"), Prior(name: "b", vae: vae, family: "x", heldOutNegativeELBO: -1)]
+        #expect(Denoiser.priors(among: unranked).map(\.name) == ["a", "b"])
+    }
+}
