@@ -108,7 +108,9 @@ public enum Files {
         published = true
     }
 
-    private static func writeAll(_ bytes: [UInt8], fd: Int32, name: String) throws {
+    /// Writes all of `bytes` to an open descriptor, retrying interrupted and partial writes.
+    /// - Throws: `ImageError` naming `name` when a write fails (a closed pipe reads as such).
+    public static func writeAll(_ bytes: [UInt8], fd: Int32, name: String) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { posix_write(fd, $0.baseAddress! + offset, $0.count - offset) }

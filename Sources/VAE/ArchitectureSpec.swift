@@ -92,8 +92,7 @@ extension VAEConfig {
     ///   the first C channels are μ, so latent index = channel·g² + row·g + column.
     public var encoderLayers: [LayerSpec] {
         func conv(_ cin: Int, _ cout: Int, side: Int, _ initialization: LayerSpec.Initialization = .he) -> LayerSpec {
-            .convolution(inChannels: cin, outChannels: cout, kernel: 4, stride: 2, padding: 1, inputSide: side, transposed: false,
-                         initialization: initialization)
+            Self.halving(cin, cout, side: side, transposed: false, initialization)
         }
         switch arch {
         case .mlp:
@@ -128,8 +127,7 @@ extension VAEConfig {
     ///   ConvTranspose2d(c→1, k4,s2,p1).
     public var decoderLayers: [LayerSpec] {
         func up(_ cin: Int, _ cout: Int, side: Int, _ initialization: LayerSpec.Initialization = .he) -> LayerSpec {
-            .convolution(inChannels: cin, outChannels: cout, kernel: 4, stride: 2, padding: 1, inputSide: side, transposed: true,
-                         initialization: initialization)
+            Self.halving(cin, cout, side: side, transposed: true, initialization)
         }
         switch arch {
         case .mlp:
@@ -187,6 +185,12 @@ extension VAEConfig {
             }
             guard hidden[0] <= 16384 else { throw fail("spatial channel count overflows") }
         }
+    }
+
+    /// The k4 s2 p1 convolution every architecture scales by: it halves the side (doubles it, transposed).
+    static func halving(_ cin: Int, _ cout: Int, side: Int, transposed: Bool, _ initialization: LayerSpec.Initialization) -> LayerSpec {
+        .convolution(inChannels: cin, outChannels: cout, kernel: 4, stride: 2, padding: 1, inputSide: side, transposed: transposed,
+                     initialization: initialization)
     }
 
     /// Linear layers through `widths`, an activation between each two.

@@ -174,10 +174,8 @@ struct TrainCommand: ParsableCommand {
             throw error
         }
         progress?.finish()
-        report(model)
+        reportCodecModel(model, path: out, quiet: quiet)
     }
-
-    func report(_ model: CodecModel) { reportCodecModel(model, path: out, quiet: common.quiet) }
 
     func hiddenWidths() throws -> [Int] {
         guard let hidden else { return arch == .mlp ? [400] : [32] }

@@ -2,11 +2,9 @@ import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 private let posix_exit = Glibc.exit
-private let posix_write = Glibc.write
 #else
 import Darwin
 private let posix_exit = Darwin.exit
-private let posix_write = Darwin.write
 #endif
 import VAECodecKit
 
@@ -60,14 +58,9 @@ enum Terminal {
         if !quiet { write(line + "\n", to: 1) }
     }
 
+    /// A failed write (the reader went away) is dropped: there is nowhere left to report it.
     static func write(_ text: String, to fd: Int32) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { posix_write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n <= 0 { return }
-            offset += n
-        }
+        try? Files.writeAll(Array(text.utf8), fd: fd, name: "")
     }
 
     static var isInteractive: Bool { isatty(2) != 0 }
