@@ -1,4 +1,5 @@
 import CZlib
+import Foundation
 import Dispatch
 import Imaging
 import NeuralNet
@@ -196,8 +197,58 @@ extension DatasetSpec {
     }
 }
 
+extension DatasetSpec {
+    /// What `writeSplit` records beside the images (`split.json`), so a trainer elsewhere can store the same training
+    /// record as `vaecodec train` does, and `calibrate` and `bench` rebuild the same split from the original data.
+    public struct SplitRecord: Codable, Equatable, Sendable {
+        /// The data the split was made from, as given.
+        public var source: String
+        public var crop: Int?
+        public var canvas: Int
+        public var limit: Int?
+        public var validationFraction: Double
+        public var seed: UInt64
+        public var trainImages: Int
+        public var heldOutImages: Int
+    }
+
+    /// The file names `writeSplit` uses: MNIST's, so the folder is itself data that `train`, `calibrate` and `bench`
+    /// read as an already-split pair.
+    public static let splitFiles = (train: "train-images-idx3-ubyte", heldOut: "t10k-images-idx3-ubyte", record: "split.json")
+
+    /// Writes ``loadSplit(validationFraction:seed:progress:)``'s two halves into `folder` as uncompressed IDX files (the
+    /// canvases exactly as training sees them, one byte per pixel) and its ``SplitRecord`` as `split.json`.
+    /// - Throws: when the data cannot be read, or a file exists and `overwrite` is false (nothing is written then).
+    @discardableResult
+    public func writeSplit(to folder: String, validationFraction: Double, seed: UInt64, overwrite: Bool,
+                           progress: @Sendable (Int, Int) -> Void = { _, _ in }) throws -> SplitRecord {
+        let files = Self.splitFiles
+        let paths = [files.train, files.heldOut, files.record].map { "\(folder)/\($0)" }
+        if !overwrite, let existing = paths.first(where: Files.exists) {
+            throw ImageError(file: existing, problem: "already exists (overwrite it)")
+        }
+        let (train, heldOut) = try loadSplit(validationFraction: validationFraction, seed: seed, progress: progress)
+        let record = SplitRecord(source: path, crop: crop, canvas: side, limit: limit, validationFraction: validationFraction,
+                                 seed: seed, trainImages: train.count, heldOutImages: heldOut.count)
+        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
+            throw ImageError(file: folder, problem: "cannot create this folder")
+        }
+        try Files.writeAtomically(IDXFile.serialize(train), to: paths[0], overwrite: overwrite)
+        try Files.writeAtomically(IDXFile.serialize(heldOut), to: paths[1], overwrite: overwrite)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try Files.writeAtomically(Array(try encoder.encode(record)) + [10], to: paths[2], overwrite: overwrite)
+        return record
+    }
+}
+
 /// MNIST's IDX image format: magic 0x00000803, then count, rows, columns as big-endian UInt32, then pixels.
 enum IDXFile {
+    static func serialize(_ data: ImageDataset) -> [UInt8] {
+        let header = [0x803, data.count, data.side, data.side].flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (24 - 8 * $0)) } }
+        return header + data.pixels
+    }
+
     /// The largest IDX file read, compressed or not: 1 GiB (MNIST's training images are 47 MB).
     static let maxBytes = 1 << 30
 

@@ -298,28 +298,35 @@ public final class VAEModel {
 
     /// −ELBO in nats per image (reconstruction with one sample of z, KL in closed form); no gradients.
     public func evaluate(_ x: Tensor, rng: inout Xoshiro256StarStar) -> LossParts {
-        var reconstructionSum = 0.0, klSum = 0.0
+        var sums = LossParts(reconstruction: 0, kl: 0)
         var start = 0
         while start < x.batchSize {
             let end = min(x.batchSize, start + inferenceChunk)
-            let chunk = x.batchSlice(start..<end)
-            let (mu, logvar) = splitMeanAndLogVariance(encoder.forward(encoderInput(chunk)))
-            var z = rng.normalTensor(shape: mu.shape)
-            z.data.withUnsafeMutableBufferPointer { zp in
-                for i in 0..<zp.count { zp[i] = mu.data[i] + expf(0.5 * logvar.data[i]) * zp[i] }
-            }
-            let output = decoder.forward(z)
-            reconstructionSum += reconstruction(outputs: output, targets: chunk.reshaped([chunk.batchSize, config.pixels]),
-                                                gradientScale: 0, dOutput: nil)
-            mu.data.withUnsafeBufferPointer { m in
-                logvar.data.withUnsafeBufferPointer { lv in
-                    klSum += ELBO.kl(mu: m.baseAddress!, logVariance: lv.baseAddress!, count: m.count)
-                }
-            }
+            let parts = evaluate(x.batchSlice(start..<end), noise: rng.normalTensor(shape: [end - start, config.latent]))
+            sums.reconstruction += parts.reconstruction * Double(end - start)
+            sums.kl += parts.kl * Double(end - start)
             start = end
         }
         let n = Double(max(1, x.batchSize))
-        return LossParts(reconstruction: reconstructionSum / n, kl: klSum / n)
+        return LossParts(reconstruction: sums.reconstruction / n, kl: sums.kl / n)
+    }
+
+    /// −ELBO in nats per image with z = μ + σ·ε for the given ε ([N, latent], standard normal draws): the bound
+    /// another implementation must reproduce from the same weights, batch and noise (Training/torch); no gradients.
+    public func evaluate(_ x: Tensor, noise: Tensor) -> LossParts {
+        precondition(noise.shape == [x.batchSize, config.latent], "noise \(noise.shape) for \(x.batchSize) images of latent \(config.latent)")
+        let (mu, logvar) = splitMeanAndLogVariance(encoder.forward(encoderInput(x)))
+        var z = noise
+        z.data.withUnsafeMutableBufferPointer { zp in
+            for i in 0..<zp.count { zp[i] = mu.data[i] + expf(0.5 * logvar.data[i]) * zp[i] }
+        }
+        let output = decoder.forward(z)
+        let reconstruction = reconstruction(outputs: output, targets: x.reshaped([x.batchSize, config.pixels]), gradientScale: 0, dOutput: nil)
+        let kl = mu.data.withUnsafeBufferPointer { m in
+            logvar.data.withUnsafeBufferPointer { lv in ELBO.kl(mu: m.baseAddress!, logVariance: lv.baseAddress!, count: m.count) }
+        }
+        let n = Double(max(1, x.batchSize))
+        return LossParts(reconstruction: reconstruction / n, kl: kl / n)
     }
 
     /// Mean KL per latent dimension over the images in x; dimensions above ~0.01 nats are "active".

@@ -139,6 +139,20 @@ extension VAECodec {
         }
     }
 
+    /// Writes the training and held-out canvases of `data`'s split (the one ``train(_:loading:events:)`` makes with
+    /// these `validationFraction` and `seed`) into `folder` as IDX files with a `split.json` record, for a trainer
+    /// outside vaecodec (Training/torch) to see exactly the images `train` would.
+    /// - Returns: the record written.
+    /// - Throws: ``VAECodecError`` when the data cannot be read or a file exists and `overwrite` is false.
+    @discardableResult
+    public static func exportSplit(_ data: DatasetSpec, to folder: String, validationFraction: Double = 0.1, seed: UInt64 = 1,
+                                   overwrite: Bool = false,
+                                   loading: @Sendable (Int, Int) -> Void = { _, _ in }) throws(VAECodecError) -> DatasetSpec.SplitRecord {
+        try VAECodecError.naming(data.path) {
+            try data.writeSplit(to: folder, validationFraction: validationFraction, seed: seed, overwrite: overwrite, progress: loading)
+        }
+    }
+
     /// Copies every weight of the model file at `path` into `model`, which must have the same architecture (the
     /// learned likelihood variance is left as it is).
     static func copyWeights(from path: String, into model: VAEModel) throws {

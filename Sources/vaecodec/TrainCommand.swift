@@ -255,3 +255,58 @@ struct CalibrateCommand: ParsableCommand {
         reportCodecModel(codecModel, path: output, quiet: common.quiet)
     }
 }
+
+struct SplitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "split",
+        abstract: "Write the training and held-out canvases of a dataset's split as IDX files, for a trainer outside vaecodec.",
+        discussion: """
+            The images are exactly those `train` would see with the same --data, --crop, --canvas, --limit, \
+            --val-fraction and --seed: cropped and converted to the canvas, whole people held out. OUT gets \
+            train-images-idx3-ubyte, t10k-images-idx3-ubyte (the held-out images) and split.json, which records \
+            those options. The folder is itself data for `train`, `calibrate` and `bench`, read as a ready split; \
+            Training/torch/train.py trains on it.
+            """)
+
+    @Option(help: "Data: IDX file, MNIST folder, or image folder (as for train).")
+    var data: String
+
+    @Option(name: .shortAndLong, help: "The folder to write (created if missing).")
+    var out: String
+
+    @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
+    var crop: Int?
+
+    @Option(help: "Canvas side in pixels.")
+    var canvas = Canvas.defaultSide
+
+    @Option(help: "Share of the images held out (image folders and single IDX files).")
+    var valFraction = 0.1
+
+    @Option(help: "Seed of the held-out split (the seed `train` would be given).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Use only the first N images.")
+    var limit: Int?
+
+    @Flag(help: "Overwrite existing files in the folder.")
+    var force = false
+
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if !(4...1024).contains(canvas) { throw ValidationError("--canvas must be in 4...1024") }
+    }
+
+    func run() throws {
+        let loading = Progress("loading \(data)", total: 1, quiet: common.quiet)
+        let record = try VAECodec.exportSplit(DatasetSpec(path: data, crop: crop, side: canvas, limit: limit), to: out,
+                                              validationFraction: valFraction, seed: seed, overwrite: force,
+                                              loading: { loading.update($0, total: $1) })
+        loading.finish()
+        Terminal.info("wrote \(out): \(record.trainImages) training and \(record.heldOutImages) held-out images at \(canvas)x\(canvas)", quiet: common.quiet)
+    }
+}

@@ -16,7 +16,7 @@ struct VAECodecCommand: ParsableCommand {
         commandName: "vaecodec",
         abstract: "Compress and denoise small images with a variational autoencoder.",
         version: version,
-        subcommands: [CompressCommand.self, DecompressCommand.self, InfoCommand.self, DenoiseCommand.self, TrainCommand.self, CalibrateCommand.self,
+        subcommands: [CompressCommand.self, DecompressCommand.self, InfoCommand.self, DenoiseCommand.self, TrainCommand.self, CalibrateCommand.self, SplitCommand.self,
                       BenchCommand.self, ManifoldCommand.self, SampleCommand.self, CanvasCommand.self])
 
     /// Our own errors are one line on stderr, "vaecodec: <file>: <problem>", and exit status 1;

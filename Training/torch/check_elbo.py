@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Prints the -ELBO parts of a vaecodec model file on a batch, computed by PyTorch, for comparison with Swift's.
+
+Usage: check_elbo.py MODEL.safetensors BATCH.safetensors [MODEL BATCH ...]
+  Each BATCH holds "x" ([N, 1, canvas, canvas] in 0..1) and "noise" ([N, latent], the standard normal draws of
+  z = mu + sigma * noise). Prints a line {"reconstruction": ..., "kl": ...} per pair, in nats per image, computed
+  in float64.
+Tests/VAETests/TorchEquivalenceTests.swift runs this for every architecture and likelihood and compares the result
+with VAEModel.evaluate(_:noise:) to 1e-4 relative; without torch, that test is skipped and says so.
+"""
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vaecodec_torch as vt  # noqa: E402
+
+
+def parts(model_path, batch_path):
+    model, _ = vt.load_model(model_path)
+    model = model.double()
+    batch, _ = vt.read_safetensors(batch_path)
+    x = torch.from_numpy(batch["x"]).double().reshape(batch["x"].shape[0], -1)
+    noise = torch.from_numpy(batch["noise"]).double().unsqueeze(0)
+    with torch.no_grad():
+        reconstruction, kl = model.loss_sums(x, noise)
+    return {"reconstruction": reconstruction.item() / len(x), "kl": kl.item() / len(x)}
+
+
+def main():
+    paths = sys.argv[1:]
+    if not paths or len(paths) % 2:
+        sys.exit(__doc__)
+    for model_path, batch_path in zip(paths[::2], paths[1::2]):
+        print(json.dumps(parts(model_path, batch_path)))
+
+
+if __name__ == "__main__":
+    main()
