@@ -24,8 +24,21 @@ public struct RateDistortionBench {
     public var images: [GrayImage]
     /// The encoder as `compress` runs it (its default effort unless set).
     public var settings = EncoderSettings()
-    /// Another effort measured on the same images (codec "vaecodec-EFFORT"), for BD-PSNR against the default.
-    public var comparison: EncoderSettings?
+    /// Another encoder measured on the same images, for BD-PSNR against the first.
+    public var comparison: Comparison?
+
+    /// vaecodec with other models or another effort, measured as codec "vaecodec-" + `label`.
+    public struct Comparison {
+        public var label: String
+        public var models: [CodecModel]
+        public var settings: EncoderSettings
+        /// What is compared with what, for the report's heading ("`--effort balanced` against `--effort best`").
+        public var description: String
+
+        public init(label: String, models: [CodecModel], settings: EncoderSettings, description: String) {
+            (self.label, self.models, self.settings, self.description) = (label, models, settings, description)
+        }
+    }
 
     public init(models: [CodecModel], pca: PCABaseline?, images: [GrayImage]) {
         (self.models, self.pca, self.images) = (models, pca, images)
@@ -46,8 +59,9 @@ public struct RateDistortionBench {
     public func run(progress: (Int) -> Void) throws -> (rows: [BenchRow], timing: Timing) {
         var rows: [BenchRow] = []
         var done = 0
-        for (name, settings) in [(BenchCodec.vaecodec, settings)] + (comparison.map { [(BenchCodec.vaecodec + "-" + $0.effort.rawValue, $0)] } ?? []) {
-            rows += try vaecodecRows(codec: name, settings: settings) { done += 1; progress(done) }
+        let encoders = [(BenchCodec.vaecodec, models, settings)] + (comparison.map { [(BenchCodec.vaecodec + "-" + $0.label, $0.models, $0.settings)] } ?? [])
+        for (name, models, settings) in encoders {
+            rows += try vaecodecRows(codec: name, models: models, settings: settings) { done += 1; progress(done) }
         }
         var timing = Timing()
         for (index, canvas) in images.enumerated() {
@@ -98,7 +112,7 @@ public struct RateDistortionBench {
     }
 
     /// Every image at every quality, coded as `compress` codes it with these settings and decoded from the file.
-    func vaecodecRows(codec: String, settings: EncoderSettings, qualityDone: () -> Void) throws -> [BenchRow] {
+    func vaecodecRows(codec: String, models: [CodecModel], settings: EncoderSettings, qualityDone: () -> Void) throws -> [BenchRow] {
         var rows: [BenchRow] = []
         func add(_ index: Int, _ quality: Int, _ choice: EncodingChoice) throws {
             let decoded = try LatentCodec(model: choice.model).decompress(Container.parse(choice.file, name: "bench"), name: "bench")

@@ -68,10 +68,10 @@ public struct RateDistortionReport {
             md += "- against \(baseline): " + (value.map { format($0, 1) + " %" } ?? "no overlapping PSNR range") + "\n"
         }
 
-        for (codec, points) in averages.sorted(by: { $0.key < $1.key }) where codec.hasPrefix(BenchCodec.vaecodec + "-") {
-            let value = RDCurve.bdPSNR(averages[BenchCodec.vaecodec] ?? [], against: points)
-            md += "\n## The default effort (`\(bench.settings.effort.rawValue)`) against `--effort \(codec.dropFirst(BenchCodec.vaecodec.count + 1))`\n\n"
-                + "BD-PSNR over 0.05-0.3 bpp (negative: the default is worse): " + (value.map { format($0, 3) + " dB" } ?? "no common rates") + "\n"
+        if let comparison = bench.comparison {
+            let value = RDCurve.bdPSNR(averages[BenchCodec.vaecodec] ?? [], against: averages[BenchCodec.vaecodec + "-" + comparison.label] ?? [])
+            md += "\n## \(comparison.description)\n\n"
+                + "BD-PSNR over 0.05-0.3 bpp (negative: the first is worse): " + (value.map { format($0, 3) + " dB" } ?? "no common rates") + "\n"
         }
 
         md += "\n## vaecodec's quality ladder\n\n| setting | bpp | bytes | PSNR (dB) | SSIM |\n|---|---|---|---|---|\n"

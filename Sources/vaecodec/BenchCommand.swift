@@ -24,6 +24,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also measure vaecodec at this effort on the same images, and report the BD-PSNR of --effort against it.")
     var compareEffort: Effort?
 
+    @Option(help: "Also measure vaecodec with this model (a name or a model file) on the same images, and report the BD-PSNR of --model against it.")
+    var compareModel: String?
+
     @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
     var crop: Int?
 
@@ -61,6 +64,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if compareModel != nil && compareEffort != nil { throw ValidationError("--compare-model and --compare-effort: one comparison at a time") }
         if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
         if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
     }
@@ -99,7 +103,13 @@ struct BenchCommand: ParsableCommand {
         let pca = PCABaseline(training: train)
         var bench = RateDistortionBench(models: models, pca: pca, images: images)
         bench.settings = encoderOptions.settings
-        bench.comparison = compareEffort.map { EncoderSettings(effort: $0) }
+        if let compareModel {
+            bench.comparison = .init(label: "compared", models: try modelOptions.codec(compareModel).models.load(compareModel), settings: bench.settings,
+                                     description: "`--model \(modelOptions.model)` against `--compare-model \(compareModel)`")
+        } else if let compareEffort {
+            bench.comparison = .init(label: compareEffort.rawValue, models: models, settings: EncoderSettings(effort: compareEffort),
+                                     description: "`--effort \(bench.settings.effort.rawValue)` against `--effort \(compareEffort.rawValue)`")
+        }
         let progress = Progress("bench", total: bench.progressUnits, quiet: common.quiet)
         let (rows, timing) = try bench.run { progress.update($0, unit: "steps") }
         progress.finish()

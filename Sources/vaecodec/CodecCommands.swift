@@ -15,10 +15,9 @@ struct ModelOptions: ParsableArguments {
             })
     var model = "auto"
 
-    /// The library over the shipped models and, when --model names a file, that file.
-    func codec() throws -> VAECodec {
-        let shipped = VAECodec()
-        return VAECodec(models: try shipped.registry(for: model))
+    /// The library over the shipped models and, when `selection` (default: --model) names a file, that file.
+    func codec(_ selection: String? = nil) throws -> VAECodec {
+        VAECodec(models: try VAECodec().registry(for: selection ?? model))
     }
 }
 

@@ -302,6 +302,10 @@ struct SplitCommand: ParsableCommand {
     }
 
     func run() throws {
+        let files = DatasetSpec.splitFiles
+        if !force, let existing = [files.train, files.heldOut, files.record].map({ "\(out)/\($0)" }).first(where: Files.exists) {
+            throw ImageError(file: existing, problem: "already exists (use --force to overwrite)")
+        }
         let loading = Progress("loading \(data)", total: 1, quiet: common.quiet)
         let record = try VAECodec.exportSplit(DatasetSpec(path: data, crop: crop, side: canvas, limit: limit), to: out,
                                               validationFraction: valFraction, seed: seed, overwrite: force,

@@ -262,6 +262,22 @@ struct CLI {
         #expect(mismatch.status == 1 && mismatch.stderr.contains("a.safetensors: does not match this architecture"), "\(mismatch.stderr)")
         #expect(!CLI.files(in: dir).contains("d.safetensors"))
     }
+
+    /// `split` writes train's canvases as an IDX pair that `train` and `calibrate` take as data, and keeps what exists.
+    @Test func splitWritesDataTheOtherCommandsRead() throws {
+        let dir = try CLI.temporaryDirectory()
+        let split = ["split", "--data", CLI.fixture("images"), "--canvas", "32", "--val-fraction", "0.2", "--out", "s"]
+        let first = try CLI.run(split, in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(String(decoding: first.stdout, as: UTF8.self).contains("training and"))
+        #expect(CLI.files(in: dir + "/s") == ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte", "split.json"])
+        let again = try CLI.run(split, in: dir)
+        #expect(again.status == 1 && again.stderr == "vaecodec: s/train-images-idx3-ubyte: already exists (use --force to overwrite)\n", "\(again.stderr)")
+        #expect(try CLI.run(split + ["--force", "-q"], in: dir).status == 0)
+        let trained = try CLI.run(["train", "--data", "s", "--canvas", "32", "--arch", "mlp", "--hidden", "16", "--latent", "4", "--epochs", "1",
+                                   "--out", "m.safetensors", "-q"], in: dir)
+        #expect(trained.status == 0, "\(trained.stderr)")
+    }
 }
 
 @Suite(.serialized) struct DenoiseCLITests {

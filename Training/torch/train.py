@@ -11,8 +11,6 @@ OUT: a vaecodec model file. `vaecodec calibrate OUT --data ... -o CODEC` then fi
 See Training/torch/README.md.
 """
 import argparse
-import json
-import math
 import os
 import sys
 import time
@@ -40,7 +38,7 @@ def arguments():
     p.add_argument("--hidden", help="mlp: widths, comma-separated (default 400); conv, spatial: base channels (default 32)")
     p.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="gaussian-global")
     p.add_argument("--log-variance", type=float, default=-6, help="log sigma^2 of the fixed Gaussian likelihood")
-    p.add_argument("--canvas", type=int, help="canvas side (default: the split's)")
+    p.add_argument("--canvas", type=int, help="canvas side (default: the split's images')")
     p.add_argument("--beta", type=float, default=1, help="weight on the KL term")
     p.add_argument("--warmup", type=int, default=0, help="KL warm-up: beta rises from 0 over this many steps")
     p.add_argument("--epochs", type=int, default=10, help="epochs in total (with --resume: the new total)")
@@ -71,6 +69,8 @@ class Run:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", "0"))
+        if device_choice == "cuda" and not torch.cuda.is_available():
+            fail("--device cuda: PyTorch sees no CUDA device here (--device cpu trains on the CPUs)")
         cuda = device_choice == "cuda" or (device_choice == "auto" and torch.cuda.is_available())
         self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
         self.backend = "nccl" if cuda else "gloo"
@@ -132,9 +132,9 @@ def main():
     run.barrier()
 
     try:
-        record = json.load(open(os.path.join(a.data, "split.json"))) if os.path.exists(os.path.join(a.data, "split.json")) else None
+        train, held_out, side, record = vt.load_split(a.data)
     except (OSError, ValueError) as e:
-        fail(f"{a.data}/split.json: {e}")
+        fail(str(e))
     # The split's seed is the run's seed, as in `vaecodec train`, so `calibrate` and `bench` rebuild the same split.
     seed = int(record["seed"]) if record else 1
     history, step, checkpoint = [], 0, None
@@ -148,15 +148,14 @@ def main():
             print(f"note: the checkpoint was written by {checkpoint['world']} processes, this run has {run.world}: "
                   "each epoch's shuffle is the same, each process's noise is not", flush=True)
     else:
-        config = config_from(a, a.canvas or (record["canvas"] if record else 28))
+        config = config_from(a, a.canvas or side)
         options = {"epochs": a.epochs, "batchSize": a.batch, "learningRate": a.lr, "seed": seed, "beta": a.beta,
                    "warmupSteps": a.warmup, "samples": a.samples, "workers": run.world, "flip": a.flip, "shift": a.shift}
         if a.clip:
             options["maxGradientNorm"] = a.clip
-    try:
-        train, held_out, _ = vt.load_split(a.data, config["canvas"])
-    except (OSError, ValueError) as e:
-        fail(str(e))
+    if config["canvas"] != side:
+        fail(f"{a.data}: images are {side}x{side}, the model's canvas is {config['canvas']}; "
+             f"write the split with `vaecodec split ... --canvas {config['canvas']}`")
     if len(train) < run.world:
         fail(f"{a.data}: {len(train)} training images for {run.world} processes")
 
@@ -168,9 +167,14 @@ def main():
         try:
             source, _ = vt.load_model(a.init_from)
         except (OSError, ValueError, RuntimeError) as e:
-            fail(f"{a.init_from}: does not match this architecture or is not a model file ({str(e).splitlines()[0]})")
-        weights = {k: v for k, v in source.state_dict().items() if k != "likelihood.logvar"}
-        model.load_state_dict(weights, strict=False)
+            fail(f"{a.init_from}: not a vaecodec model file ({str(e).splitlines()[0]})")
+        mine = {k: v.shape for k, v in model.state_dict().items() if k != "likelihood.logvar"}
+        theirs = {k: v.shape for k, v in source.state_dict().items() if k != "likelihood.logvar"}
+        if mine != theirs:
+            wrong = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))[0]
+            shape = lambda shapes: list(shapes[wrong]) if wrong in shapes else "missing"
+            fail(f"{a.init_from}: does not match this architecture ({wrong} is {shape(mine)} here, {shape(theirs)} in the file)")
+        model.load_state_dict({k: v for k, v in source.state_dict().items() if k in mine}, strict=False)
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=options["learningRate"], betas=(0.9, 0.999), eps=1e-8)
     if checkpoint:

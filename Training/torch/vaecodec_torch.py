@@ -257,9 +257,12 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows, columns)
 
 
-def load_split(folder, canvas):
-    """(train, held_out, record) from a folder written by `vaecodec split` (or MNIST's own folder); images are
-    float32 [N, pixels] in 0..1, and record is split.json's content (None for a plain MNIST folder)."""
+def load_split(folder):
+    """(train, held_out, side, record) from a folder written by `vaecodec split` (or MNIST's own folder); images
+    are float32 [N, side * side] in 0..1, and record is split.json's content (None for a plain MNIST folder)."""
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder}: no such folder; write one with `vaecodec split --data DATA --out {folder}`")
+
     def find(stem):
         for name in (stem, stem + ".gz"):
             if os.path.exists(os.path.join(folder, name)):
@@ -268,13 +271,15 @@ def load_split(folder, canvas):
 
     halves = [read_idx(find(stem)) for stem in SPLIT_FILES]
     side = halves[0].shape[1]
-    if side != canvas or halves[1].shape[1] != canvas:
-        raise ValueError(f"{folder}: images are {side}x{side}, the model's canvas is {canvas}; "
-                         f"write the split with `vaecodec split ... --canvas {canvas}`")
+    if halves[1].shape[1] != side:
+        raise ValueError(f"{folder}: the training images are {side}x{side}, the held-out ones {halves[1].shape[1]}")
     record_path = os.path.join(folder, "split.json")
-    record = json.load(open(record_path)) if os.path.exists(record_path) else None
+    try:
+        record = json.load(open(record_path)) if os.path.exists(record_path) else None
+    except ValueError as e:
+        raise ValueError(f"{record_path}: not a split record ({e})")
     as_float = lambda a: torch.from_numpy(a.reshape(len(a), -1).astype(np.float32) / 255)
-    return as_float(halves[0]), as_float(halves[1]), record
+    return as_float(halves[0]), as_float(halves[1]), side, record
 
 
 def augment(x, side, flip, shift, generator):
