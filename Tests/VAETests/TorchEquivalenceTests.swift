@@ -95,6 +95,45 @@ enum Torch {
         }
     }
 
+    /// One training step's gradients (the backward passes, the reparameterisation and the closed-form variance fit),
+    /// Swift's `accumulateGradients` against PyTorch's autograd, with the same weights, batch and noise.
+    @Test(arguments: [(Self.networks[0], VAEConfig.Likelihood.bernoulli), (Self.networks[1], .gaussian(.learnedGlobal)),
+                      (Self.networks[2], .gaussian(.learnedPerPixel)), (Self.networks[1], .gaussian(.fixed(logVariance: -4)))])
+    func swiftAndPyTorchComputeTheSameGradients(network: VAEConfig, likelihood: VAEConfig.Likelihood) throws {
+        var config = network
+        config.likelihood = likelihood
+        let model = try VAEModel(config: config, seed: 13)
+        var rng = Xoshiro256StarStar(seed: 8)
+        if let logVariance = model.logVariance {
+            for i in logVariance.value.data.indices { logVariance.value.data[i] = -6 + 4 * rng.nextFloat() }
+        }
+        let directory = try Torch.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/model.safetensors"
+        try Data(ModelFile.serialize(model, training: nil)).write(to: URL(fileURLWithPath: path))
+        let x = Tensor(shape: [6, 1, config.canvas, config.canvas]) { for i in $0.indices { $0[i] = rng.nextFloat() } }
+        var noiseSource = rng  // accumulateGradients draws its noise first: a copy of its generator draws the same
+        let noise = noiseSource.normalTensor(shape: [6, config.latent])
+        var batch = SafeTensors(metadata: [:])
+        batch.add("x", SafeTensors.Entry(x.data, shape: x.shape))
+        batch.add("noise", SafeTensors.Entry(noise.data, shape: noise.shape))
+        try Data(batch.serialized()).write(to: URL(fileURLWithPath: directory + "/batch.safetensors"))
+        model.optimizer.zeroGradients()
+        _ = model.accumulateGradients(batch: x, beta: 1, rng: &rng)
+
+        let out = directory + "/gradients.safetensors"
+        #expect(try Torch.run([Torch.root + "/Training/torch/check_elbo.py", "--gradients", path, directory + "/batch.safetensors", out]).status == 0)
+        let torch = try SafeTensorsFile(path: out)
+        let trained = model.optimizer.parameters
+        #expect(Set(torch.names) == Set(trained.map(\.name)), "\(config.summary)")
+        for p in trained {
+            guard let expected = try torch.entry(p.name)?.floats else { continue }
+            let scale = expected.reduce(0) { max($0, abs($1)) }
+            let worst = zip(p.grad.data, expected).reduce(0) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst <= 1e-3 * scale + 1e-6, "\(config.summary): \(p.name) differs by \(worst) of \(scale)")
+        }
+    }
+
     /// Two epochs under torchrun with two processes, resumed after the first, on a `vaecodec split` folder: the
     /// file it writes loads in Swift, carries the training record, and gives PyTorch's ELBO.
     @Test func trainerWritesAModelVAECodecReads() throws {

@@ -2,9 +2,13 @@
 """Prints the -ELBO parts of a vaecodec model file on a batch, computed by PyTorch, for comparison with Swift's.
 
 Usage: check_elbo.py MODEL.safetensors BATCH.safetensors [MODEL BATCH ...]
+       check_elbo.py --gradients MODEL.safetensors BATCH.safetensors OUT.safetensors
   Each BATCH holds "x" ([N, 1, canvas, canvas] in 0..1) and "noise" ([N, latent], the standard normal draws of
   z = mu + sigma * noise). Prints a line {"reconstruction": ..., "kl": ...} per pair, in nats per image, computed
   in float64.
+With --gradients, writes to OUT the gradient of one training step's loss (the batch's mean of reconstruction + KL, a
+learned global variance first set in closed form on the batch, as train.py does) for every trained weight, by its
+state_dict name, in float64 then stored as float32.
 Tests/VAETests/TorchEquivalenceTests.swift runs this for every architecture and likelihood and compares the result
 with VAEModel.evaluate(_:noise:) to 1e-4 relative; without torch, that test is skipped and says so.
 """
@@ -29,7 +33,25 @@ def parts(model_path, batch_path):
     return {"reconstruction": reconstruction.item() / len(x), "kl": kl.item() / len(x)}
 
 
+def gradients(model_path, batch_path, out_path):
+    model, _ = vt.load_model(model_path)
+    model = model.double()
+    batch, _ = vt.read_safetensors(batch_path)
+    x = torch.from_numpy(batch["x"]).double().reshape(batch["x"].shape[0], -1)
+    noise = torch.from_numpy(batch["noise"]).double().unsqueeze(0)
+    mu, logvar, logits, targets = model(x, noise)
+    if model.likelihood.learned and model.likelihood.variance == "learnedGlobal":
+        with torch.no_grad():
+            model.likelihood.fit_global(((targets - torch.sigmoid(logits)) ** 2).sum().item(), targets.numel())
+    loss = (model.likelihood.negative_log(logits, targets).sum() + vt.gaussian_kl(mu, logvar).sum()) / len(x)
+    loss.backward()
+    grads = {name: p.grad.numpy() for name, p in model.named_parameters() if p.grad is not None}
+    vt.write_atomically(vt.safetensors_bytes(grads, {}), out_path, overwrite=True)
+
+
 def main():
+    if sys.argv[1:2] == ["--gradients"] and len(sys.argv) == 5:
+        return gradients(*sys.argv[2:])
     paths = sys.argv[1:]
     if not paths or len(paths) % 2:
         sys.exit(__doc__)
