@@ -140,6 +140,55 @@ public struct RateDistortionBench {
         return rows
     }
 
+    /// Rows of a codec measured elsewhere on these very images (Benchmarks/reference/compressai_reference.py): `path`
+    /// is a CSV with the header `image,codec,setting,bytes`, one line per image and setting; beside it, each codec and
+    /// setting's decoded canvases are `CODEC_SETTING.u8` (the images in order, `side` x `side` bytes each). PSNR and
+    /// SSIM are measured here, by the metrics every other codec gets.
+    /// - Throws: `ImageError` naming the file, when a line is malformed, an image index is out of range or repeated, a
+    ///   setting misses an image, or a decoded file is missing or of the wrong size.
+    public func referenceRows(from path: String) throws -> [BenchRow] {
+        let side = images.first?.width ?? 0, canvasBytes = side * side
+        let lines = String(decoding: try Files.read(path, limit: 64 << 20), as: UTF8.self).split(whereSeparator: \.isNewline)
+        guard lines.first == "image,codec,setting,bytes" else {
+            throw ImageError(file: path, problem: "not a reference points file (its first line must be image,codec,setting,bytes)")
+        }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+        var sizes: [String: [String: [Int: Int]]] = [:]  // codec -> setting -> image -> bytes
+        for (number, line) in lines.enumerated().dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4, let image = Int(fields[0]), let bytes = Int(fields[3]), bytes > 0,
+                  !fields[1].isEmpty, !fields[2].isEmpty, fields[1].allSatisfy(allowed.contains), fields[2].allSatisfy(allowed.contains) else {
+                throw ImageError(file: path, problem: "line \(number + 1) is not image,codec,setting,bytes (codec and setting in letters, digits, '.' and '-')")
+            }
+            guard images.indices.contains(image) else {
+                throw ImageError(file: path, problem: "line \(number + 1): image \(image), but this bench measures \(images.count) images")
+            }
+            guard sizes[fields[1], default: [:]][fields[2], default: [:]].updateValue(bytes, forKey: image) == nil else {
+                throw ImageError(file: path, problem: "line \(number + 1): image \(image) of \(fields[1]) \(fields[2]) appears twice")
+            }
+        }
+        guard !sizes.isEmpty else { throw ImageError(file: path, problem: "no points") }
+        let folder = (path as NSString).deletingLastPathComponent
+        var rows: [BenchRow] = []
+        for (codec, settings) in sizes.sorted(by: { $0.key < $1.key }) {
+            for (setting, bytes) in settings.sorted(by: { $0.key < $1.key }) {
+                guard bytes.count == images.count else {
+                    throw ImageError(file: path, problem: "\(codec) \(setting) has \(bytes.count) of the bench's \(images.count) images")
+                }
+                let decodedPath = (folder.isEmpty ? "" : folder + "/") + "\(codec)_\(setting).u8"
+                let decoded = try Files.read(decodedPath, limit: images.count * canvasBytes)
+                guard decoded.count == images.count * canvasBytes else {
+                    throw ImageError(file: decodedPath, problem: "\(decoded.count) bytes, not \(images.count) canvases of \(side)x\(side)")
+                }
+                for index in images.indices {
+                    let pixels = decoded[(index * canvasBytes)..<((index + 1) * canvasBytes)].map(Float.init)
+                    rows.append(row(index, codec, setting, bytes: bytes[index]!, decoded: GrayImage(width: side, height: side, pixels: pixels)))
+                }
+            }
+        }
+        return rows
+    }
+
     /// Each codec's settings averaged over images (mean bpp, mean PSNR, mean SSIM).
     public static func averages(_ rows: [BenchRow]) -> [String: [RDPoint]] {
         var groups: [String: [String: [BenchRow]]] = [:]

@@ -17,9 +17,23 @@ public struct RateDistortionReport {
             (title, command, description, rows, timing, images, bench)
     }
 
-    static let curveCodecs = [BenchCodec.vaecodec, BenchCodec.pca, BenchCodec.jpegPayload, BenchCodec.jpeg]
+    static let ownCodecs = [BenchCodec.vaecodec, BenchCodec.pca, BenchCodec.jpegPayload, BenchCodec.jpeg]
     static let targets = [0.05, 0.1, 0.2, 0.3]
     static let colors = [BenchCodec.vaecodec: "#d62728", BenchCodec.pca: "#1f77b4", BenchCodec.jpegPayload: "#2ca02c", BenchCodec.jpeg: "#7f7f7f"]
+    static let referenceColors = ["#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+    /// Codecs measured elsewhere and read with `RateDistortionBench.referenceRows(from:)` (CompressAI's models).
+    var referenceCodecs: [String] {
+        let own: Set = [BenchCodec.vaecodec, BenchCodec.jpeg, BenchCodec.jpegPayload, BenchCodec.pca, BenchCodec.png]
+        return Set(rows.map(\.codec)).filter { !own.contains($0) && !$0.hasPrefix(BenchCodec.vaecodec + "-") }.sorted()
+    }
+
+    /// The codecs drawn and tabulated: vaecodec, the classical baselines, then the references.
+    var curveCodecs: [String] { Self.ownCodecs + referenceCodecs }
+
+    func color(_ codec: String) -> String {
+        Self.colors[codec] ?? referenceCodecs.firstIndex(of: codec).map { Self.referenceColors[$0 % Self.referenceColors.count] } ?? "black"
+    }
 
     public func write(to directory: String, overwrite: Bool) throws {
         try Files.writeAtomically(Array(csv().utf8), to: directory + "/results.csv", overwrite: overwrite)
@@ -46,24 +60,29 @@ public struct RateDistortionReport {
         md += "PSNR and SSIM (Wang et al. 2004, 11x11 Gaussian window) on the \(side)x\(side) canvas, averaged over images; bpp counts every "
             + "byte of the file over \(side)x\(side) pixels, except `jpeg-payload`, which counts only JPEG's entropy-coded scan "
             + "(no headers, no tables). `pca` codes its coefficients with vaecodec's entropy coder and container.\n\n"
+        if !referenceCodecs.isEmpty {
+            md += "\(referenceCodecs.joined(separator: ", ")) coded these same canvases elsewhere (`--reference`): their bytes are those "
+                + "counted there (Benchmarks/reference/compressai_reference.py: CompressAI's strings plus a 2-byte shape header); "
+                + "PSNR and SSIM of their decoded canvases are measured here.\n\n"
+        }
 
         md += "## PSNR (dB) at fixed rates, interpolated on each codec's Pareto front\n\n| codec | "
             + Self.targets.map { "\($0) bpp" }.joined(separator: " | ") + " |\n|---|" + Self.targets.map { _ in "---|" }.joined() + "\n"
-        for codec in Self.curveCodecs {
+        for codec in curveCodecs {
             let front = RDCurve.paretoFront(averages[codec] ?? [], metric: \.psnr)
             md += "| \(codec) | " + Self.targets.map { t in RDCurve.value(at: t, on: front, metric: \.psnr).map { format($0, 2) } ?? "—" }
                 .joined(separator: " | ") + " |\n"
         }
         md += "\nSSIM at the same rates:\n\n| codec | " + Self.targets.map { "\($0) bpp" }.joined(separator: " | ") + " |\n|---|"
             + Self.targets.map { _ in "---|" }.joined() + "\n"
-        for codec in Self.curveCodecs {
+        for codec in curveCodecs {
             let front = RDCurve.paretoFront(averages[codec] ?? [], metric: \.ssim)
             md += "| \(codec) | " + Self.targets.map { t in RDCurve.value(at: t, on: front, metric: \.ssim).map { format($0, 3) } ?? "—" }
                 .joined(separator: " | ") + " |\n"
         }
 
         md += "\n## BD-rate of vaecodec (PSNR; negative = fewer bits for the same quality)\n\n"
-        for baseline in [BenchCodec.pca, BenchCodec.jpegPayload, BenchCodec.jpeg] {
+        for baseline in [BenchCodec.pca, BenchCodec.jpegPayload, BenchCodec.jpeg] + referenceCodecs {
             let value = RDCurve.bdRate(averages[BenchCodec.vaecodec] ?? [], against: averages[baseline] ?? [])
             md += "- against \(baseline): " + (value.map { format($0, 1) + " %" } ?? "no overlapping PSNR range") + "\n"
         }
@@ -84,7 +103,7 @@ public struct RateDistortionReport {
         md += "\nA 64x64 vaecodec file has a 3-byte header; the rest is the rANS payload, whose initial state carries a 23-bit integrity check.\n"
 
         md += "\n## Pareto fronts\n\n| codec | setting | bpp | PSNR (dB) | SSIM |\n|---|---|---|---|---|\n"
-        for codec in Self.curveCodecs {
+        for codec in curveCodecs {
             for p in RDCurve.paretoFront(averages[codec] ?? [], metric: \.psnr) {
                 md += "| \(codec) | \(p.setting) | \(format(p.bpp, 4)) | \(format(p.psnr, 2)) | \(format(p.ssim, 3)) |\n"
             }
@@ -100,7 +119,7 @@ public struct RateDistortionReport {
     func svg(metric: KeyPath<RDPoint, Double>, label: String) -> String {
         let averages = self.averages
         let (w, h, left, right, top, bottom) = (720.0, 480.0, 70.0, 170.0, 30.0, 60.0)
-        let curves = Self.curveCodecs.map { ($0, RDCurve.paretoFront(averages[$0] ?? [], metric: metric)) }
+        let curves = curveCodecs.map { ($0, RDCurve.paretoFront(averages[$0] ?? [], metric: metric)) }
         let all = curves.flatMap(\.1)
         let xs = all.map { log10($0.bpp) }, ys = all.map { $0[keyPath: metric] }
         let (x0, x1) = (floor((xs.min() ?? -2) * 2) / 2, ceil((xs.max() ?? 0) * 2) / 2)
@@ -134,7 +153,7 @@ public struct RateDistortionReport {
         s += "<text x=\"\((left + w - right) / 2)\" y=\"\(h - 20)\" text-anchor=\"middle\">bits per pixel (log scale)</text>\n"
         s += "<text x=\"18\" y=\"\((top + h - bottom) / 2)\" text-anchor=\"middle\" transform=\"rotate(-90 18 \((top + h - bottom) / 2))\">\(label)</text>\n"
         for (i, (codec, front)) in curves.enumerated() where !front.isEmpty {
-            let color = Self.colors[codec] ?? "black"
+            let color = color(codec)
             let path = front.map { "\(px($0.bpp)),\(py($0[keyPath: metric]))" }.joined(separator: " ")
             s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             for p in front { s += "<circle cx=\"\(px(p.bpp))\" cy=\"\(py(p[keyPath: metric]))\" r=\"3\" fill=\"\(color)\"/>" }

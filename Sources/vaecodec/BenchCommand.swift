@@ -27,6 +27,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also measure vaecodec with this model (a name or a model file) on the same images, and report the BD-PSNR of --model against it.")
     var compareModel: String?
 
+    @Option(help: "Add codecs measured elsewhere on the same held-out images: a points.csv of Benchmarks/reference/compressai_reference.py (repeatable).")
+    var reference: [String] = []
+
     @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
     var crop: Int?
 
@@ -110,6 +113,7 @@ struct BenchCommand: ParsableCommand {
             bench.comparison = .init(label: compareEffort.rawValue, models: models, settings: EncoderSettings(effort: compareEffort),
                                      description: "`--effort \(bench.settings.effort.rawValue)` against `--effort \(compareEffort.rawValue)`")
         }
+        let references = try reference.flatMap { try bench.referenceRows(from: $0) }
         let progress = Progress("bench", total: bench.progressUnits, quiet: common.quiet)
         let (rows, timing) = try bench.run { progress.update($0, unit: "steps") }
         progress.finish()
@@ -118,7 +122,7 @@ struct BenchCommand: ParsableCommand {
             title: "vaecodec bench on \(data)", command: command,
             description: [about,
                           "models: " + models.map { "\($0.name) (\($0.vae.config.summary), id 0x\(String($0.modelID, radix: 16)))" }.joined(separator: "; ")],
-            rows: rows, timing: timing, images: images, bench: bench)
+            rows: rows + references, timing: timing, images: images, bench: bench)
         try report.write(to: out, overwrite: force)
         Terminal.info("wrote \(out)/report.md, results.csv, rd-psnr.svg, rd-ssim.svg, grid.png", quiet: common.quiet)
     }
