@@ -56,7 +56,7 @@ public enum RDCurve {
         let steps = 200
         var sum = 0.0
         for i in 0...steps {
-            let q = low + (high - low) * Double(i) / Double(steps)
+            let q = min(high, low + (high - low) * Double(i) / Double(steps))  // low + (high - low) can round past high
             guard let ra = logRate(atPSNR: q, on: a), let rb = logRate(atPSNR: q, on: b) else { return nil }
             sum += (ra - rb) * (i == 0 || i == steps ? 0.5 : 1)
         }
@@ -73,7 +73,8 @@ public enum RDCurve {
         let steps = 200
         var sum = 0.0
         for i in 0...steps {
-            let bpp = exp(log(low) + (log(high) - log(low)) * Double(i) / Double(steps))
+            // Clamped: exp(log(high)) can round past the end of the shorter front, where `value` has nothing.
+            let bpp = min(high, max(low, exp(log(low) + (log(high) - log(low)) * Double(i) / Double(steps))))
             guard let qa = value(at: bpp, on: a, metric: \.psnr), let qb = value(at: bpp, on: b, metric: \.psnr) else { return nil }
             sum += (qa - qb) * (i == 0 || i == steps ? 0.5 : 1)
         }

@@ -87,3 +87,19 @@ enum Fixture {
         #expect(abs((RDCurve.bdRate(b, against: a) ?? 0) + 50) < 1e-6)
     }
 }
+
+@Suite struct BDPSNRTests {
+    /// The last sample sits exactly on the shorter front's end, whatever rounding does to it.
+    @Test func reachesTheEndOfTheShorterFront() {
+        for i in 0..<500 {
+            let high = 0.08 + Double(i) * 1e-4
+            let a = [RDPoint(bpp: 0.02, psnr: 18, ssim: 0), RDPoint(bpp: high, psnr: 24, ssim: 0)]
+            let b = a.map { RDPoint(bpp: $0.bpp, psnr: $0.psnr - 0.5, ssim: 0) } + [RDPoint(bpp: 0.4, psnr: 30, ssim: 0)]
+            #expect(RDCurve.bdPSNR(a, against: b).map { abs($0 - 0.5) < 1e-9 } == true, "front ending at \(high) bpp")
+            let top = 17.3 + Double(i) * 1.3e-3  // and bdRate's last sample on the lower front's top PSNR
+            let c = [RDPoint(bpp: 0.02, psnr: 0.1 + Double(i) * 1e-3, ssim: 0), RDPoint(bpp: 0.1, psnr: top, ssim: 0)]
+            let d = c.map { RDPoint(bpp: $0.bpp * 2, psnr: $0.psnr, ssim: 0) } + [RDPoint(bpp: 0.4, psnr: top + 1, ssim: 0)]
+            #expect(RDCurve.bdRate(c, against: d).map { abs($0 + 50) < 1e-6 } == true, "front topping out at \(top) dB")
+        }
+    }
+}
