@@ -4,14 +4,16 @@
 # the same LFW split, PyTorch under torchrun with 2 processes (gloo, one thread each). Prints both trainers' images
 # per second, then calibrates the PyTorch model and benches both on the same 300 held-out faces: the report's last
 # section is the BD-PSNR of the PyTorch-trained model against the Swift-trained one.
-# Usage: Benchmarks/torch-vs-swift.sh [EPOCHS] [OUT]   (needs a release build, torch, and ../shared/datasets/lfw)
+# Usage: Benchmarks/torch-vs-swift.sh [EPOCHS] [OUT] [INIT]   (needs a release build, torch, and ../shared/datasets/lfw)
+# INIT: a model file both trainers start from (--init-from), to compare the trainers without the draw of initial weights;
+# write one with `python Training/torch/train.py --data OUT/lfw-split --epochs 0 --out INIT` (after a first run made OUT/lfw-split).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EPOCHS=${1:-10}
 OUT=${2:-torch-vs-swift}
 BIN=${VAECODEC:-.build/release/vaecodec}
 LFW=../shared/datasets/lfw
-NET=(--arch conv --hidden 32 --latent 128 --likelihood gaussian-global --flip --epochs "$EPOCHS" --batch 128 --lr 1e-3)
+NET=(--arch conv --hidden 32 --latent 128 --likelihood gaussian-global --flip --epochs "$EPOCHS" --batch 128 --lr 1e-3 ${3:+--init-from "$3"})
 mkdir -p "$OUT"
 set -x
 $BIN split --data $LFW --crop 110 --out "$OUT/lfw-split" --force

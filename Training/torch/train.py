@@ -41,7 +41,7 @@ def arguments():
     p.add_argument("--canvas", type=int, help="canvas side (default: the split's images')")
     p.add_argument("--beta", type=float, default=1, help="weight on the KL term")
     p.add_argument("--warmup", type=int, default=0, help="KL warm-up: beta rises from 0 over this many steps")
-    p.add_argument("--epochs", type=int, default=10, help="epochs in total (with --resume: the new total)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs in total (with --resume: the new total); 0 writes the initial weights, a starting point for --init-from")
     p.add_argument("--batch", type=int, default=128, help="images per step, over all processes")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--clip", type=float, help="global gradient-norm clipping")
@@ -54,7 +54,7 @@ def arguments():
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     a = p.parse_args()
-    for name, ok in [("--epochs", a.epochs >= 1), ("--batch", 1 <= a.batch <= 65536), ("--lr", a.lr > 0),
+    for name, ok in [("--epochs", a.epochs >= 0), ("--batch", 1 <= a.batch <= 65536), ("--lr", a.lr > 0),
                      ("--samples", a.samples >= 1), ("--shift", 0 <= a.shift <= 8), ("--beta", a.beta >= 0),
                      ("--warmup", a.warmup >= 0), ("--clip", a.clip is None or a.clip > 0)]:
         if not ok:
