@@ -210,23 +210,10 @@ struct CalibrateCommand: ParsableCommand {
     @Argument(help: "The VAE model file (safetensors, docs/MODEL_FORMAT.md).")
     var model: String
 
-    @Option(help: "Training data: IDX file, MNIST folder, or image folder (as for train).")
-    var data: String
+    @OptionGroup var split: SplitOptions
 
     @Option(name: .shortAndLong, help: "The codec model file to write.")
     var output: String
-
-    @Option(help: "Side of the central square to keep, in source pixels, when the model does not record one (LFW faces: 110).")
-    var crop: Int?
-
-    @Option(help: "Share of the images held out, when the model does not record it.")
-    var valFraction = 0.1
-
-    @Option(help: "Seed of the held-out split, when the model does not record it.")
-    var seed: UInt64 = 1
-
-    @Option(help: "Use only the first N images, when the model does not record a limit.")
-    var limit: Int?
 
     @Flag(help: "Store the weights as 16-bit floats (half the size).")
     var halfPrecision = false
@@ -236,17 +223,11 @@ struct CalibrateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    func validate() throws {
-        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
-        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
-    }
-
     func run() throws {
         if !force && Files.exists(output) { throw ImageError(file: output, problem: "already exists (use --force to overwrite)") }
         var progress: Progress?
-        let codecModel = try VAECodec.calibrate(modelFile: model, data: DatasetSpec(path: data, crop: crop, limit: limit),
-                                                validationFraction: valFraction, seed: seed, output: output,
+        let codecModel = try VAECodec.calibrate(modelFile: model, data: split.spec(),
+                                                validationFraction: split.valFraction, seed: split.seed, output: output,
                                                 halfPrecision: halfPrecision, overwrite: force, progress: { done, total in
             progress = progress ?? Progress("fitting the entropy model on \(total) training images", total: total, quiet: common.quiet)
             progress!.update(done)
@@ -268,26 +249,13 @@ struct SplitCommand: ParsableCommand {
             Training/torch/train.py trains on it.
             """)
 
-    @Option(help: "Data: IDX file, MNIST folder, or image folder (as for train).")
-    var data: String
+    @OptionGroup var split: SplitOptions
 
     @Option(name: .shortAndLong, help: "The folder to write (created if missing).")
     var out: String
 
-    @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
-    var crop: Int?
-
     @Option(help: "Canvas side in pixels.")
     var canvas = Canvas.defaultSide
-
-    @Option(help: "Share of the images held out (image folders and single IDX files).")
-    var valFraction = 0.1
-
-    @Option(help: "Seed of the held-out split (the seed `train` would be given).")
-    var seed: UInt64 = 1
-
-    @Option(help: "Use only the first N images.")
-    var limit: Int?
 
     @Flag(help: "Overwrite existing files in the folder.")
     var force = false
@@ -295,9 +263,6 @@ struct SplitCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
-        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
-        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
         if !(4...1024).contains(canvas) { throw ValidationError("--canvas must be in 4...1024") }
     }
 
@@ -306,11 +271,38 @@ struct SplitCommand: ParsableCommand {
         if !force, let existing = [files.train, files.heldOut, files.record].map({ "\(out)/\($0)" }).first(where: Files.exists) {
             throw ImageError(file: existing, problem: "already exists (use --force to overwrite)")
         }
-        let loading = Progress("loading \(data)", total: 1, quiet: common.quiet)
-        let record = try VAECodec.exportSplit(DatasetSpec(path: data, crop: crop, side: canvas, limit: limit), to: out,
-                                              validationFraction: valFraction, seed: seed, overwrite: force,
+        let loading = Progress("loading \(split.data)", total: 1, quiet: common.quiet)
+        let record = try VAECodec.exportSplit(split.spec(side: canvas), to: out,
+                                              validationFraction: split.valFraction, seed: split.seed, overwrite: force,
                                               loading: { loading.update($0, total: $1) })
         loading.finish()
         Terminal.info("wrote \(out): \(record.trainImages) training and \(record.heldOutImages) held-out images at \(canvas)x\(canvas)", quiet: common.quiet)
     }
+}
+
+/// Which images and which split: what `split` exports and what `calibrate` fits on (a model trained by vaecodec
+/// brings its own crop, limit, seed and share, which `calibrate` uses instead).
+struct SplitOptions: ParsableArguments {
+    @Option(help: "Images: an IDX file, an MNIST folder, or a folder of PNG/JPEG images (as for train).")
+    var data: String
+
+    @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
+    var crop: Int?
+
+    @Option(help: "Share of the images held out (image folders and single IDX files), as in train.")
+    var valFraction = 0.1
+
+    @Option(help: "Seed of the held-out split (the seed `train` would be given).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Use only the first N images.")
+    var limit: Int?
+
+    func validate() throws {
+        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func spec(side: Int = Canvas.defaultSide) -> DatasetSpec { DatasetSpec(path: data, crop: crop, side: side, limit: limit) }
 }
