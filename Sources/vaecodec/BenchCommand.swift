@@ -9,8 +9,9 @@ struct BenchCommand: ParsableCommand {
         abstract: "Rate-distortion report: vaecodec's quality ladder against JPEG, PCA and PNG on held-out images.",
         discussion: """
             --data takes what `train` takes. The held-out images are MNIST's t10k set, or, for image folders \
-            and IDX files, the validation people of the same split `train` makes (same --val-fraction and \
-            --seed), so a model is never measured on its training images. PCA is fitted on the other part. \
+            and IDX files, the validation people of the split the models were trained on (the limit, seed and \
+            held-out share of their training record; --seed and --val-fraction for a model without one), so a \
+            model is never measured on its training images. PCA is fitted on the other part. \
             Writes results.csv, report.md, rd-psnr.svg, rd-ssim.svg and grid.png into --out.
             """)
 
@@ -36,11 +37,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Held-out images to measure.")
     var limit = 300
 
-    @Option(help: "Share of the images held out (image folders and single IDX files), as in `train`.")
-    var valFraction = 0.1
+    @Option(help: "Share of the images held out (image folders and single IDX files), as in `train` (default: the models' training record, else 0.1).")
+    var valFraction: Double?
 
-    @Option(help: "Seed of the held-out split, as in `train`.")
-    var seed: UInt64 = 1
+    @Option(help: "Seed of the held-out split, as in `train` (default: the models' training record, else 1).")
+    var seed: UInt64?
 
     @Option(name: .shortAndLong, help: "Folder for the report (created if missing).")
     var out = "bench-report"
@@ -69,7 +70,7 @@ struct BenchCommand: ParsableCommand {
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
         if compareModel != nil && compareEffort != nil { throw ValidationError("--compare-model and --compare-effort: one comparison at a time") }
         if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
-        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if let valFraction, !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
     }
 
     func run() throws {
@@ -81,8 +82,9 @@ struct BenchCommand: ParsableCommand {
         let models = try modelOptions.codec().models.load(modelOptions.model)
         let side = models[0].canvas
         guard models.allSatisfy({ $0.canvas == side }) else { throw ValidationError("the models have different canvas sizes") }
-        let spec = DatasetSpec(path: data, crop: crop, side: side)
-        let (train, heldOut) = try loadSplit(spec)
+        let compared = try compareModel.map { try modelOptions.codec($0).models.load($0) } ?? []
+        let (spec, split) = try trainingSplit(of: models + compared, side: side)
+        let (train, heldOut) = try loadSplit(spec, split)
         let images = (0..<min(limit, heldOut.count)).map { i in
             GrayImage(width: side, height: side, pixels: heldOut.pixels[(i * side * side)..<((i + 1) * side * side)].map(Float.init))
         }
@@ -98,7 +100,8 @@ struct BenchCommand: ParsableCommand {
             return
         }
         let command = (["vaecodec"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let about = "\(images.count) held-out images (\(heldOut.source)), \(side)x\(side) canvas\(crop.map { ", central \($0)x\($0) crop" } ?? "")"
+        let about = "\(images.count) held-out images (\(heldOut.source)), \(side)x\(side) canvas\(spec.crop.map { ", central \($0)x\($0) crop" } ?? "")"
+            + "; split: seed \(split.seed), held-out share \(split.validationFraction)\(spec.limit.map { ", first \($0) images" } ?? "")"
         if denoise || denoiseOnly { try runDenoise(models: models, images: images, command: command, about: about) }
         if denoiseOnly { return }
         Terminal.info("bench: \(images.count) held-out images of \(heldOut.count), models \(models.map(\.name).joined(separator: ", ")); "
@@ -107,7 +110,7 @@ struct BenchCommand: ParsableCommand {
         var bench = RateDistortionBench(models: models, pca: pca, images: images)
         bench.settings = encoderOptions.settings
         if let compareModel {
-            bench.comparison = .init(label: "compared", models: try modelOptions.codec(compareModel).models.load(compareModel), settings: bench.settings,
+            bench.comparison = .init(label: "compared", models: compared, settings: bench.settings,
                                      description: "`--model \(modelOptions.model)` against `--compare-model \(compareModel)`")
         } else if let compareEffort {
             bench.comparison = .init(label: compareEffort.rawValue, models: models, settings: EncoderSettings(effort: compareEffort),
@@ -159,9 +162,33 @@ struct BenchCommand: ParsableCommand {
         Terminal.info("wrote \(out)/denoise.md, denoise.csv, denoise-grid.png", quiet: common.quiet)
     }
 
-    func loadSplit(_ spec: DatasetSpec) throws -> (train: ImageDataset, heldOut: ImageDataset) {
+    /// The split the models were trained on, from their training records (limit, seed, held-out share, and crop when
+    /// the option is not given), so that bench measures only images they never saw. An option that contradicts the
+    /// records, or records that disagree, are refused.
+    func trainingSplit(of models: [CodecModel], side: Int) throws -> (DatasetSpec, (validationFraction: Double, seed: UInt64)) {
+        let records = models.compactMap(\.training)
+        func recorded<T: Hashable>(_ value: (TrainingState) -> T, _ flag: String, option: T?) throws -> T? {
+            let values = Set(records.map(value))
+            guard values.count <= 1 else {
+                throw ImageError(file: modelOptions.model, problem: "its models were trained on different splits (\(flag) differs); bench them one at a time")
+            }
+            if let option, let value = values.first, option != value {
+                throw ImageError(file: modelOptions.model, problem: "was trained on the split of \(flag) \(value) "
+                                 + "(its training record), and bench measures that split's held-out images: drop \(flag) or pass that value")
+            }
+            return values.first
+        }
+        let limit = try recorded(\.limit, "--limit", option: nil) ?? nil
+        let seed = try recorded({ $0.options.seed }, "--seed", option: seed) ?? seed ?? 1
+        let share = try recorded({ $0.validationFraction ?? 0.1 }, "--val-fraction", option: valFraction) ?? valFraction ?? 0.1
+        let crops = Set(records.map(\.crop))
+        let crop = crop ?? (crops.count == 1 ? crops.first! : nil)
+        return (DatasetSpec(path: data, crop: crop, side: side, limit: limit), (share, seed))
+    }
+
+    func loadSplit(_ spec: DatasetSpec, _ options: (validationFraction: Double, seed: UInt64)) throws -> (train: ImageDataset, heldOut: ImageDataset) {
         let loading = Progress("loading \(spec.path)", total: 1, quiet: common.quiet || spec.mnistPair != nil)
-        let split = try spec.loadSplit(validationFraction: valFraction, seed: seed) { done, total in loading.update(done, total: total) }
+        let split = try spec.loadSplit(validationFraction: options.validationFraction, seed: options.seed) { done, total in loading.update(done, total: total) }
         loading.finish()
         guard split.heldOut.count > 0 else { throw ImageError(file: spec.path, problem: "no held-out images (raise --val-fraction)") }
         return split

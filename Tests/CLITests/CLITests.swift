@@ -263,6 +263,24 @@ struct CLI {
         #expect(!CLI.files(in: dir).contains("d.safetensors"))
     }
 
+    /// `bench` measures a model on the held-out images of the split it was trained on (its training record), not on
+    /// the split its own defaults would make, and refuses an option that contradicts the record.
+    @Test func benchUsesTheSplitTheModelWasTrainedOn() throws {
+        let dir = try CLI.temporaryDirectory()
+        let trained = try CLI.run(["train", "--data", CLI.fixture("images"), "--canvas", "32", "--arch", "mlp", "--hidden", "16", "--latent", "4",
+                                   "--epochs", "1", "--val-fraction", "0.3", "--seed", "3", "--out", "m.safetensors", "-q"], in: dir)
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let bench = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--effort", "fast", "--out", "r", "-q"], in: dir)
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let report = try String(contentsOfFile: dir + "/r/report.md", encoding: .utf8)
+        #expect(report.contains("split: seed 3, held-out share 0.3"), "\(report.prefix(400))")
+        let contradicting = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--seed", "1", "--out", "r2"], in: dir)
+        #expect(contradicting.status == 1 && contradicting.stderr.hasPrefix("vaecodec: m.safetensors: was trained on the split of --seed 3 (its training record)"),
+                "\(contradicting.stderr)")
+        #expect(contradicting.stderr.split(separator: "\n").count == 1)
+        #expect(!CLI.files(in: dir).contains("r2"))
+    }
+
     /// `split` writes train's canvases as an IDX pair that `train` and `calibrate` take as data, and keeps what exists.
     @Test func splitWritesDataTheOtherCommandsRead() throws {
         let dir = try CLI.temporaryDirectory()

@@ -164,6 +164,8 @@ def main():
     if checkpoint:
         model.load_state_dict(checkpoint["model"])
     elif a.init_from:
+        if not os.path.isfile(a.init_from):
+            fail(f"{a.init_from}: no such model file")
         try:
             source, _ = vt.load_model(a.init_from)
         except (OSError, ValueError, RuntimeError) as e:
@@ -173,7 +175,9 @@ def main():
         if mine != theirs:
             wrong = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))[0]
             shape = lambda shapes: list(shapes[wrong]) if wrong in shapes else "missing"
-            fail(f"{a.init_from}: does not match this architecture ({wrong} is {shape(mine)} here, {shape(theirs)} in the file)")
+            fail(f"{a.init_from}: does not match this architecture ({wrong} is {shape(mine)} here, {shape(theirs)} in the file); "
+                 f"it was trained with --arch {source.config['arch']} --hidden {','.join(map(str, source.config['hidden']))} "
+                 f"--latent {source.config['latent']}")
         model.load_state_dict({k: v for k, v in source.state_dict().items() if k in mine}, strict=False)
     trained = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trained, lr=options["learningRate"], betas=(0.9, 0.999), eps=1e-8)

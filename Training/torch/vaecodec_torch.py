@@ -267,7 +267,8 @@ def load_split(folder):
         for name in (stem, stem + ".gz"):
             if os.path.exists(os.path.join(folder, name)):
                 return os.path.join(folder, name)
-        raise ValueError(f"{folder}: no {stem}[.gz]; write the split with `vaecodec split --data DATA --out {folder}`")
+        raise ValueError(f"{folder}: no {stem}[.gz]; train.py reads a split folder: write one with "
+                         f"`vaecodec split --data {folder} --crop 110 --out SPLIT` (--crop 110 for LFW) and pass --data SPLIT")
 
     halves = [read_idx(find(stem)) for stem in SPLIT_FILES]
     side = halves[0].shape[1]
