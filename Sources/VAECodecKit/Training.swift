@@ -119,7 +119,8 @@ extension VAECodec {
 
     /// Fits new codec tables (`progress`: training images encoded, and in all) for the model file at `path` on the training split it was trained on (its recorded crop,
     /// limit, seed and validation share; `data` supplies the images), and writes weights and tables to `output`.
-    /// - Throws: ``VAECodecError`` when `output` exists and `overwrite` is false, or the model or data cannot be read.
+    /// - Throws: ``VAECodecError`` when `output` exists and `overwrite` is false, the model or data cannot be read, or
+    ///   `data` asks for a crop or limit other than the model's training record.
     @discardableResult
     public static func calibrate(modelFile path: String, data: DatasetSpec, validationFraction: Double = 0.1, seed: UInt64 = 1,
                                  output: String, halfPrecision: Bool = false, overwrite: Bool = false,
@@ -129,6 +130,14 @@ extension VAECodec {
             if !overwrite && Files.exists(output) { throw VAECodecError(file: output, problem: "already exists (overwrite it)") }
             let file = try ModelFile.load(path: path)
             let state = file.training
+            if let state {
+                // The record decides the split; an explicit crop or limit that differs would fit the tables on other images.
+                func describe(_ value: Int?) -> String { value.map(String.init) ?? "none" }
+                for (name, asked, recorded) in [("crop", data.crop, state.crop), ("limit", data.limit, state.limit)] where asked != nil && asked != recorded {
+                    throw VAECodecError(file: path, problem: "was trained with \(name) \(describe(recorded)) (its training record), not \(describe(asked)); "
+                                        + "calibrate fits on the split it was trained on: leave the \(name) out")
+                }
+            }
             var spec = data
             (spec.crop, spec.limit, spec.side) = (state?.crop ?? data.crop, state?.limit ?? data.limit, file.model.config.canvas)
             let (train, _) = try spec.loadSplit(validationFraction: state?.validationFraction ?? validationFraction,

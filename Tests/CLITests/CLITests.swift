@@ -246,6 +246,10 @@ struct CLI {
         let coded = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "b.safetensors", "-o", "f.vae", "--json"], in: dir)
         let object = try JSONSerialization.jsonObject(with: coded.stdout) as? [String: Any] ?? [:]
         #expect(coded.status == 0 && object["rungs"] as? Int == 10, "\(coded.stderr)")
+        let other = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "--limit", "5", "-o", "o.safetensors"], in: dir)
+        #expect(other.status == 1 && other.stderr == "vaecodec: a.safetensors: was trained with limit none (its training record), not 5; "
+                + "calibrate fits on the split it was trained on: leave the limit out\n", "\(other.stderr)")
+        #expect(!CLI.files(in: dir).contains("o.safetensors"))
         let again = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "-o", "b.safetensors"], in: dir)
         #expect(again.status == 1 && again.stderr.contains("b.safetensors: already exists"))
         // A VAE without codec tables (here the training checkpoint) is refused by compress, which says what to run.
