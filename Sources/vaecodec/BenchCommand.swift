@@ -178,7 +178,7 @@ struct BenchCommand: ParsableCommand {
             }
             return values.first
         }
-        let limit = try recorded(\.limit, "--limit", option: nil) ?? nil
+        let limit = try recorded(\.limit, "train --limit", option: nil) ?? nil
         let seed = try recorded({ $0.options.seed }, "--seed", option: seed) ?? seed ?? 1
         let share = try recorded({ $0.validationFraction ?? 0.1 }, "--val-fraction", option: valFraction) ?? valFraction ?? 0.1
         let crops = Set(records.map(\.crop))
