@@ -22,23 +22,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vaecodec_torch as vt  # noqa: E402
 
 
-def parts(model_path, batch_path):
+def load(model_path, batch_path):
+    """The model in float64, and the batch's images ([N, pixels]) and noise ([1, N, latent])."""
     model, _ = vt.load_model(model_path)
-    model = model.double()
     batch, _ = vt.read_safetensors(batch_path)
     x = torch.from_numpy(batch["x"]).double().reshape(batch["x"].shape[0], -1)
-    noise = torch.from_numpy(batch["noise"]).double().unsqueeze(0)
+    return model.double(), x, torch.from_numpy(batch["noise"]).double().unsqueeze(0)
+
+
+def parts(model_path, batch_path):
+    model, x, noise = load(model_path, batch_path)
     with torch.no_grad():
         reconstruction, kl = model.loss_sums(x, noise)
     return {"reconstruction": reconstruction.item() / len(x), "kl": kl.item() / len(x)}
 
 
 def gradients(model_path, batch_path, out_path):
-    model, _ = vt.load_model(model_path)
-    model = model.double()
-    batch, _ = vt.read_safetensors(batch_path)
-    x = torch.from_numpy(batch["x"]).double().reshape(batch["x"].shape[0], -1)
-    noise = torch.from_numpy(batch["noise"]).double().unsqueeze(0)
+    model, x, noise = load(model_path, batch_path)
     mu, logvar, logits, targets = model(x, noise)
     if model.likelihood.learned and model.likelihood.variance == "learnedGlobal":
         with torch.no_grad():
