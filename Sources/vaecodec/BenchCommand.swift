@@ -167,16 +167,19 @@ struct BenchCommand: ParsableCommand {
     /// records, or records that disagree, are refused.
     func trainingSplit(of models: [CodecModel], side: Int) throws -> (DatasetSpec, (validationFraction: Double, seed: UInt64)) {
         let records = models.compactMap(\.training)
+        // Errors name the model whose record conflicts: it may be a member of a family or the --compare-model.
         func recorded<T: Hashable>(_ value: (TrainingState) -> T, _ flag: String, option: T?) throws -> T? {
-            let values = Set(records.map(value))
-            guard values.count <= 1 else {
-                throw ImageError(file: modelOptions.model, problem: "its models were trained on different splits (\(flag) differs); bench them one at a time")
+            let recorded = models.compactMap { model in model.training.map { (model: model.name, value: value($0)) } }
+            guard let first = recorded.first else { return nil }
+            if let other = recorded.first(where: { $0.value != first.value }) {
+                throw ImageError(file: first.model, problem: "was trained on another split than \(other.model) (\(flag) \(first.value) "
+                                 + "against \(other.value)); bench them one at a time")
             }
-            if let option, let value = values.first, option != value {
-                throw ImageError(file: modelOptions.model, problem: "was trained on the split of \(flag) \(value) "
+            if let option, option != first.value {
+                throw ImageError(file: first.model, problem: "was trained on the split of \(flag) \(first.value) "
                                  + "(its training record), and bench measures that split's held-out images: drop \(flag) or pass that value")
             }
-            return values.first
+            return first.value
         }
         let limit = try recorded(\.limit, "train --limit", option: nil) ?? nil
         let seed = try recorded({ $0.options.seed }, "--seed", option: seed) ?? seed ?? 1

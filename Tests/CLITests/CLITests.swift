@@ -283,6 +283,15 @@ struct CLI {
                 "\(contradicting.stderr)")
         #expect(contradicting.stderr.split(separator: "\n").count == 1)
         #expect(!CLI.files(in: dir).contains("r2"))
+        // A compared model trained on another split is named, not --model.
+        let other = try CLI.run(["train", "--data", CLI.fixture("images"), "--canvas", "32", "--arch", "mlp", "--hidden", "16", "--latent", "4",
+                                 "--epochs", "1", "--val-fraction", "0.3", "--seed", "4", "--out", "o.safetensors", "-q"], in: dir)
+        #expect(other.status == 0, "\(other.stderr)")
+        let mixed = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--compare-model", "o.safetensors",
+                                 "--out", "r3"], in: dir)
+        #expect(mixed.status == 1 && mixed.stderr.hasPrefix("vaecodec: m.safetensors: was trained on another split than o.safetensors (--seed 3 against 4)"),
+                "\(mixed.stderr)")
+        #expect(!CLI.files(in: dir).contains("r3"))
     }
 
     /// `split` writes train's canvases as an IDX pair that `train` and `calibrate` take as data, and keeps what exists.
