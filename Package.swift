@@ -66,7 +66,7 @@ let package = Package(
 
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "SIMDSupport"]),
-        .testTarget(name: "VAETests", dependencies: ["VAE", "Datasets"]),
+        .testTarget(name: "VAETests", dependencies: ["VAE", "Datasets", "Codec"]),
         .testTarget(name: "EntropyCodingTests", dependencies: ["EntropyCoding"]),
         .testTarget(name: "CodecTests", dependencies: ["VAECodecKit", "ImageFilters"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),

@@ -10,6 +10,7 @@ import VAE
 ///   codec.steps        F32 [R, T]  quantization step of each rung (coarsest first) and dimension
 ///   codec.tables       U16 [...]   each rung's T symbol tables, one after another (SymbolTable.serialized)
 ///   codec.multipliers  F32 [R]     each rung's step as a multiple of the dimensions' mean posterior sigma
+///   codec.hyper.*                  a hyperprior, when the model has one (`Hyperprior`, docs/FORMAT.md)
 /// The fingerprint hashes the weights and the ladder, so a .vae file names exactly the model that made it. It is
 /// stored in the file's metadata ("codec_fingerprint", 16 hex digits) when the file is written, so a decoder can
 /// find a file's model and check its integrity from the header and tables alone, without reading or hashing the
@@ -53,8 +54,9 @@ public final class CodecModel: ReplicableModel {
     // MARK: Fitting
 
     /// Encodes the training images, measures each latent dimension's KL, and fits the ladder's steps and tables.
+    /// With `hyperprior` (trained networks, `Hyperprior.trained(in:file:)`), also fits it to the ladder.
     public static func fit(name: String, vae: VAEModel, on data: ImageDataset, training: TrainingState?,
-                           progress: (Int) -> Void = { _ in }) throws -> CodecModel {
+                           hyperprior: Hyperprior.Trained? = nil, progress: (Int) -> Void = { _ in }) throws -> CodecModel {
         let k = vae.config.latent
         var mu = [Float](), sigma = [Float](), kl = [Double](repeating: 0, count: k)
         mu.reserveCapacity(data.count * k)
@@ -72,7 +74,11 @@ public final class CodecModel: ReplicableModel {
             start = indices.upperBound
             progress(start)
         }
-        let ladder = try RateLadder.fit(mu: mu, sigma: sigma, klPerDimension: kl.map { $0 / Double(data.count) }, latentSize: k)
+        var ladder = try RateLadder.fit(mu: mu, sigma: sigma, klPerDimension: kl.map { $0 / Double(data.count) }, latentSize: k)
+        if let hyperprior {
+            let scaled = (0..<data.count).map { ladder.scaled(mu[(($0) * k)..<(($0 + 1) * k)]) }
+            ladder = ladder.with(try Hyperprior.fit(hyperprior, ladder: ladder, scaledMeans: scaled))
+        }
         return CodecModel(name: name, vae: vae, ladder: ladder, training: training)
     }
 
@@ -95,7 +101,7 @@ public final class CodecModel: ReplicableModel {
             ("codec.steps", .init(steps, shape: [ladder.rungs.count, transmitted.count])),
             ("codec.tables", .init(tables, shape: [tables.count])),
             ("codec.multipliers", .init(ladder.rungs.map(\.stepMultiplier), shape: [ladder.rungs.count])),
-        ]
+        ] + (ladder.hyperprior?.tensors() ?? [])
     }
 
     /// Loads a model file that carries codec tables; a plain VAE file (no "codec." tensors) is refused
@@ -162,7 +168,7 @@ struct CodecTables {
             throw fail("codec tables are malformed (\(error))")
         }
         guard offset == words.count else { throw fail("codec tables are malformed (\(words.count - offset) words left over)") }
-        ladder = RateLadder(rungs: rungs)
+        ladder = RateLadder(rungs: rungs, hyperprior: try Hyperprior(file, transmitted: transmitted.count, rungCount: rungs.count))
         storedFingerprint = try Self.storedFingerprint(file)
     }
 

@@ -23,8 +23,9 @@ public struct LatentCodec {
     /// Encoder means for a batch of canvases, [N][latent].
     public func means(_ canvases: [GrayImage]) -> [[Float]] { model.vae.means(canvases) }
 
+    /// A file's symbols for an encoder mean (`RateLadder.symbols(mean:rung:)`).
     public func symbols(mean: [Float], rung: Int) -> [Int32] {
-        model.ladder.rungs[rung].quantizer.quantize(mean[...])
+        model.ladder.symbols(mean: mean[...], rung: rung)
     }
 
     /// The header of this model's file for a rung and an original size.
@@ -36,7 +37,7 @@ public struct LatentCodec {
     /// the integrity check.
     public func file(symbols: [Int32], header: ContainerHeader) -> [UInt8] {
         let check = Container.integrityCheck(header: header, symbols: symbols, fingerprint: model.fingerprint)
-        let payload = QuantizedSymbolCoder.encode(values: symbols, tables: model.ladder.rungs[Int(header.rung)].tables, check: check)
+        let payload = QuantizedSymbolCoder.encode(values: symbols, tables: model.ladder.tables(for: symbols, rung: Int(header.rung)), check: check)
         return Container(header: header, payload: payload).serialized()
     }
 
@@ -48,7 +49,7 @@ public struct LatentCodec {
     /// The same for symbol vectors of different rungs, in one pass through the decoder.
     public func reconstructions(_ coded: [(symbols: [Int32], rung: Int)]) -> [GrayImage] {
         let k = model.vae.config.latent, side = model.canvas
-        let z = Tensor(shape: [coded.count, k], data: coded.flatMap { model.ladder.rungs[$0.rung].quantizer.dequantize($0.symbols) })
+        let z = Tensor(shape: [coded.count, k], data: coded.flatMap { model.ladder.dequantize($0.symbols, rung: $0.rung) })
         let images = model.vae.decode(z).data
         return (0..<coded.count).map { n in
             GrayImage(width: side, height: side, pixels: images[(n * side * side)..<((n + 1) * side * side)].map { $0 * 255 })
@@ -76,7 +77,9 @@ public struct LatentCodec {
             throw fail("quality rung \(header.rung) does not exist in model \(model) (\(ladder.rungs.count) rungs)")
         }
         do {
-            return try QuantizedSymbolCoder.decode(bytes: container.payload, tables: ladder.rungs[Int(header.rung)].tables) {
+            let rung = Int(header.rung)
+            return try QuantizedSymbolCoder.decode(bytes: container.payload, tables: ladder.sideTables(rung: rung),
+                                                   then: { ladder.latentTables(rung: rung, side: $0) }) {
                 Container.integrityCheck(header: header, symbols: $0, fingerprint: fingerprint)
             }
         } catch EntropyCodingError.finalStateMismatch {

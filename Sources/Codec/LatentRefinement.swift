@@ -78,6 +78,9 @@ public struct LatentRefiner: Sendable {
         let count = rungs[0].quantizer.transmitted.count
         let transmitted = rungs[0].quantizer.transmitted
         let targets = jobs.map { $0.canvas.map { min(max($0, 0), 255) / 255 } }
+        // The side symbols stay those of the encoder's mean; the latent symbols are searched under the tables they give.
+        let sides = jobs.map { job in Array(model.ladder.symbols(mean: job.mean[...], rung: job.rung).prefix(model.ladder.sideCount(rung: job.rung))) }
+        let jobTables = jobs.indices.map { model.ladder.latentTables(rung: jobs[$0].rung, side: sides[$0]) }
         var y = [Float]()
         y.reserveCapacity(rows * count)
         for (j, job) in jobs.enumerated() {
@@ -115,7 +118,7 @@ public struct LatentRefiner: Sendable {
                 return gradient
             }
             for (a, r) in active.enumerated() {
-                let j = r / searches, tables = rungs[j].tables
+                let j = r / searches, tables = jobTables[j]
                 let symbols = Array(rounded[(r * count)..<((r + 1) * count)])
                 let cost = sse[a] * 255 * 255 + jobs[j].lambda * zip(symbols, tables).reduce(0) { $0 + $1.1.codeLength(of: $1.0) }
                 if cost < bestCost[j] { (best[j], bestCost[j]) = (symbols, cost) }
@@ -124,7 +127,7 @@ public struct LatentRefiner: Sendable {
             if step == steps { break }
 
             for (a, r) in active.enumerated() {
-                let j = r / searches, tables = rungs[j].tables, stepSizes = rungs[j].quantizer.steps
+                let j = r / searches, tables = jobTables[j], stepSizes = rungs[j].quantizer.steps
                 let adam = AdamStep(step: step + 1, learningRate: learningRates[r % searches]), lambda = jobs[j].lambda
                 for i in 0..<count {
                     let at = r * count + i
@@ -137,6 +140,6 @@ public struct LatentRefiner: Sendable {
             if let patience { active.removeAll { step + 1 - rowImproved[$0] > patience } }
             if active.isEmpty { break }
         }
-        return best
+        return jobs.indices.map { sides[$0] + best[$0] }
     }
 }

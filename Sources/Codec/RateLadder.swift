@@ -47,8 +47,56 @@ public struct RateLadder: Equatable, Sendable {
     /// Steps of 32 and 23 sigma reach the lowest rates: most means then round to 0 and cost almost nothing.
     public static let stepMultipliers: [Float] = [32, 23, 16, 11, 8, 5.6, 4, 2.8, 2, 1.4]
     public let rungs: [Rung]
+    /// The learned prior of the rungs whose `RungParameters.enabled` is set; nil for a model without one.
+    public let hyperprior: Hyperprior?
 
-    public init(rungs: [Rung]) { self.rungs = rungs }
+    public init(rungs: [Rung], hyperprior: Hyperprior? = nil) {
+        precondition(hyperprior.map { $0.rungs.count == rungs.count } ?? true)
+        (self.rungs, self.hyperprior) = (rungs, hyperprior)
+    }
+
+    /// The ladder with a hyperprior fitted to it (`Hyperprior.fit`).
+    public func with(_ hyperprior: Hyperprior?) -> RateLadder { RateLadder(rungs: rungs, hyperprior: hyperprior) }
+
+    // A file's symbols: at a rung that uses the hyperprior, its side symbols and then the latent symbols; elsewhere
+    // the latent symbols alone.
+
+    /// The symbols a file of `rung` codes for an encoder mean (all latent dimensions).
+    public func symbols(mean: ArraySlice<Float>, rung: Int) -> [Int32] {
+        let latent = rungs[rung].quantizer.quantize(mean)
+        guard let hyperprior, usesHyperprior(rung: rung) else { return latent }
+        return hyperprior.sideSymbols(scaled(mean), rung: rung) + latent
+    }
+
+    /// How many of a file's symbols at `rung` are side symbols.
+    public func sideCount(rung: Int) -> Int { usesHyperprior(rung: rung) ? hyperprior!.sideCount : 0 }
+
+    /// The side symbols' tables at `rung` (none where it does not use the hyperprior).
+    public func sideTables(rung: Int) -> [SymbolTable] { usesHyperprior(rung: rung) ? hyperprior!.rungs[rung].sideTables : [] }
+
+    /// The latent symbols' tables at `rung`, given the side symbols.
+    public func latentTables(rung: Int, side: [Int32]) -> [SymbolTable] {
+        usesHyperprior(rung: rung) ? hyperprior!.latentTables(side: side, rung: rung) : rungs[rung].tables
+    }
+
+    /// The tables that code a file's symbols.
+    public func tables(for symbols: [Int32], rung: Int) -> [SymbolTable] {
+        let side = Array(symbols.prefix(sideCount(rung: rung)))
+        return sideTables(rung: rung) + latentTables(rung: rung, side: side)
+    }
+
+    /// The latent vector a file's symbols stand for.
+    public func dequantize(_ symbols: [Int32], rung: Int) -> [Float] {
+        rungs[rung].quantizer.dequantize(Array(symbols.dropFirst(sideCount(rung: rung))))
+    }
+
+    /// The transmitted means over their dimensions' typical posterior sigma: the hyperprior's input.
+    public func scaled(_ mean: ArraySlice<Float>) -> [Float] {
+        let quantizer = rungs[0].quantizer, multiplier = rungs[0].stepMultiplier
+        return quantizer.transmitted.indices.map { i in mean[mean.startIndex + quantizer.transmitted[i]] * multiplier / quantizer.steps[i] }
+    }
+
+    func usesHyperprior(rung: Int) -> Bool { hyperprior?.rungs[rung].enabled ?? false }
 
     /// Fits the ladder from training-set posteriors: `mu` and `sigma` are N x latent, row-major.
     public static func fit(mu: [Float], sigma: [Float], klPerDimension: [Double], latentSize: Int,

@@ -132,6 +132,17 @@ public enum QuantizedSymbolCoder {
         return values
     }
 
+    /// Decodes `tables.count` values, then as many more as `then` gives tables for, given those first values (a
+    /// stream whose side information chooses the tables of the rest), with the same ending and check as above.
+    public static func decode(bytes: [UInt8], tables: [SymbolTable], then: ([Int32]) -> [SymbolTable],
+                              check: ([Int32]) -> UInt32 = { _ in 0 }) throws -> [Int32] {
+        var decoder = try RANSDecoder(bytes: bytes)
+        let first = try decode(from: &decoder, tables: tables)
+        let values = try first + decode(from: &decoder, tables: then(first))
+        try decoder.finish(check: check(values))
+        return values
+    }
+
     /// Reads tables.count values from a decoder; the caller calls `finish()` when the stream is done.
     public static func decode(from decoder: inout RANSDecoder, tables: [SymbolTable]) throws -> [Int32] {
         var values: [Int32] = []

@@ -6,11 +6,11 @@ import Foundation
 /// PyTorch (`safetensors.torch.load_file`) and NumPy tools open these files directly.
 public struct SafeTensors: Sendable {
     public enum DType: String, Sendable, CaseIterable {
-        case f32 = "F32", f16 = "F16", i32 = "I32", u16 = "U16", u8 = "U8"
+        case f32 = "F32", f16 = "F16", i32 = "I32", i16 = "I16", u16 = "U16", u8 = "U8"
         public var size: Int {
             switch self {
             case .f32, .i32: 4
-            case .f16, .u16: 2
+            case .f16, .i16, .u16: 2
             case .u8: 1
             }
         }
@@ -39,6 +39,10 @@ public struct SafeTensors: Sendable {
             self.init(dtype: .i32, shape: shape, bytes: littleEndianBytes(values.map { UInt32(bitPattern: $0) }))
         }
 
+        public init(_ values: [Int16], shape: [Int]) {
+            self.init(dtype: .i16, shape: shape, bytes: littleEndianBytes(values.map { UInt16(bitPattern: $0) }))
+        }
+
         public init(_ values: [UInt16], shape: [Int]) {
             self.init(dtype: .u16, shape: shape, bytes: littleEndianBytes(values))
         }
@@ -52,8 +56,13 @@ public struct SafeTensors: Sendable {
             }
         }
 
+        /// Values of an I32 or I16 tensor (widened); nil for other dtypes.
         public var int32s: [Int32]? {
-            dtype == .i32 ? readLittleEndian(bytes, as: UInt32.self).map { Int32(bitPattern: $0) } : nil
+            switch dtype {
+            case .i32: return readLittleEndian(bytes, as: UInt32.self).map { Int32(bitPattern: $0) }
+            case .i16: return readLittleEndian(bytes, as: UInt16.self).map { Int32(Int16(bitPattern: $0)) }
+            default: return nil
+            }
         }
 
         public var uint16s: [UInt16]? { dtype == .u16 ? readLittleEndian(bytes, as: UInt16.self) : nil }

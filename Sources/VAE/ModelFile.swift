@@ -4,7 +4,8 @@ import NeuralNet
 /// A VAE in a safetensors file. Weights are named as in PyTorch's state_dict ("encoder.0.weight", ...);
 /// `__metadata__` holds the format tag and version, the config and the training record as JSON strings.
 /// Checkpoints add Adam's moments ("adam.m.NAME", "adam.v.NAME") and step count; a codec model adds its
-/// entropy tables under "codec.". See docs/MODEL_FORMAT.md.
+/// entropy tables under "codec.", and a hyperprior trained for it (Training/torch/hyperprior.py) its networks under
+/// "hyperprior.". See docs/MODEL_FORMAT.md.
 public struct ModelFile {
     public static let formatTag = "vaecodec-model"
     public static let formatVersion = 1
@@ -70,7 +71,7 @@ public struct ModelFile {
     }
 
     /// Parses and validates: format tag and version, a valid config, every parameter present with its
-    /// exact shape, float dtype and finite values, and no unknown tensors outside "adam." and "codec.".
+    /// exact shape, float dtype and finite values, and no unknown tensors outside "adam.", "codec." and "hyperprior.".
     public static func load(_ file: SafeTensorsFile) throws -> ModelFile {
         let name = file.name
         func fail(_ problem: String) -> SafeTensorsError { SafeTensorsError(file: name, problem: problem) }
@@ -109,7 +110,7 @@ public struct ModelFile {
         }
         var extras: [String: SafeTensors.Entry] = [:]
         for key in file.names where !known.contains(key) {
-            guard key.hasPrefix("codec.") else { throw fail("unexpected tensor \"\(key)\" for a \(config.summary) model") }
+            guard key.hasPrefix("codec.") || key.hasPrefix("hyperprior.") else { throw fail("unexpected tensor \"\(key)\" for a \(config.summary) model") }
             extras[key] = try file.entry(key)!
         }
         var training: TrainingState?

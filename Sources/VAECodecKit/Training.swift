@@ -142,7 +142,10 @@ extension VAECodec {
             (spec.crop, spec.limit, spec.side) = (state?.crop ?? data.crop, state?.limit ?? data.limit, file.model.config.canvas)
             let (train, _) = try spec.loadSplit(validationFraction: state?.validationFraction ?? validationFraction,
                                                 seed: state?.options.seed ?? seed, progress: loading)
-            let codecModel = try calibrate(file.model, name: output, on: train, training: state) { progress($0, train.count) }
+            let hyperprior = try Hyperprior.trained(in: file.extraTensors, file: path)
+            let codecModel = try CodecModel.fit(name: output, vae: file.model, on: train, training: state, hyperprior: hyperprior) {
+                progress($0, train.count)
+            }
             try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: output, overwrite: overwrite)
             return codecModel
         }

@@ -192,7 +192,16 @@ extension VAEConfig.Architecture: ExpressibleByArgument {}
 /// The line `train` and `calibrate` end with.
 func reportCodecModel(_ model: CodecModel, path: String, quiet: Bool) {
     Terminal.info("wrote \(path): \(model.vae.config.summary), \(model.ladder.rungs[0].quantizer.transmitted.count) of \(model.vae.config.latent) "
-                  + "latent dimensions transmitted, \(model.ladder.rungs.count) quality rungs", quiet: quiet)
+                  + "latent dimensions transmitted, \(model.ladder.rungs.count) quality rungs" + hyperpriorSummary(model.ladder), quiet: quiet)
+}
+
+/// ", a hyperprior (H side latents) at rungs a, b, ..." for a ladder with one, else nothing.
+func hyperpriorSummary(_ ladder: RateLadder) -> String {
+    guard let hyperprior = ladder.hyperprior else { return "" }
+    let rungs = hyperprior.rungs.indices.filter { hyperprior.rungs[$0].enabled }
+    guard !rungs.isEmpty else { return ", and a hyperprior that no rung uses (it saved no bits)" }
+    return ", a hyperprior (\(hyperprior.sideCount) side latents) at rung\(rungs.count == 1 ? "" : "s") "
+        + rungs.map { "\($0)" }.joined(separator: ", ")
 }
 
 struct CalibrateCommand: ParsableCommand {
@@ -204,7 +213,8 @@ struct CalibrateCommand: ParsableCommand {
             above \(Trainer.activeThreshold) nats are kept, and each rung's steps and tables are fitted, as `train` does after its last \
             epoch. A model trained by vaecodec is calibrated on the split it was trained on (its recorded crop, \
             limit, seed and --val-fraction); one trained elsewhere (docs/MODEL_FORMAT.md) on --data's training \
-            split under the options given here.
+            split under the options given here. A model with a hyperprior (Training/torch/hyperprior.py, or an \
+            earlier calibrate) gets it fitted too: its side tables, and the rungs where it saves bits.
             """)
 
     @Argument(help: "The VAE model file (safetensors, docs/MODEL_FORMAT.md).")

@@ -11,6 +11,10 @@ enum CodecFixture {
     static var faces: CodecModel {
         try! CodecModel.load(Files.read(path("models/tiny-faces-32.safetensors")), name: "tiny-faces", path: "tiny-faces-32.safetensors")
     }
+    /// tiny-faces-32 with a hyperprior (Fixtures/README.md): its rungs 8 and 9 code side symbols first.
+    static var facesWithHyperprior: CodecModel {
+        try! CodecModel.load(Files.read(path("models/tiny-faces-32-hyper.safetensors")), name: "tiny-faces-hyper", path: "tiny-faces-32-hyper.safetensors")
+    }
     static var digits: CodecModel {
         try! CodecModel.load(Files.read(path("models/tiny-digits-32.safetensors")), name: "tiny-digits", path: "tiny-digits-32.safetensors")
     }

@@ -8,6 +8,7 @@ import NeuralNet
     static let fixtures = ModelRegistry(models: [
         (name: "tiny-faces", path: CodecFixture.path("models/tiny-faces-32.safetensors")),
         (name: "tiny-digits", path: CodecFixture.path("models/tiny-digits-32.safetensors")),
+        (name: "tiny-faces-hyper", path: CodecFixture.path("models/tiny-faces-32-hyper.safetensors")),
     ])
 
     /// The shipped files store the fingerprint a decoder trusts without hashing the weights: it must be theirs.
@@ -38,12 +39,12 @@ import NeuralNet
     func decompressFindsTheModelByItsID(_ g: GoldenVectorTests.Golden) throws {
         let bytes = CodecFixture.bytes(g.file)
         let decoded = try VAEFile.decompress(bytes, name: g.file, registry: Self.fixtures)
-        let model = g.faces ? CodecFixture.faces : CodecFixture.digits
+        let model = g.codecModel
         #expect(decoded.model.fingerprint == model.fingerprint)
         let expected = try LatentCodec(model: model).decompress(try Container.parse(bytes, name: g.file), name: g.file)
         #expect(decoded.image.bytes() == expected.bytes() && decoded.image.width == g.width && decoded.image.height == g.height)
         let inspection = try VAEFile.inspect(bytes, name: g.file, registry: Self.fixtures)
-        #expect(inspection.model == (g.faces ? "tiny-faces" : "tiny-digits") && inspection.failure == nil)
+        #expect(inspection.model == model.name && inspection.failure == nil)
     }
 
     @Test func aFileOfAnUnknownModelIsAnErrorNamingTheKnownOnes() throws {

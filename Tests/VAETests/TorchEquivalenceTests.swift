@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import NeuralNet
+import Codec
 @testable import VAE
 @testable import Datasets
 
@@ -165,5 +166,38 @@ enum Torch {
         let noise = rng.normalTensor(shape: [4, 8])
         let swift = file.model.evaluate(x, noise: noise), torch = try Torch.lossParts([(out, x, noise)], in: directory)[0]
         #expect(abs(swift.negativeELBO - torch.negativeELBO) <= 1e-4 * abs(torch.negativeELBO), "\(swift) vs \(torch)")
+    }
+
+    /// Training/torch/hyperprior.py adds networks to a codec model; calibrating with them gives a ladder whose
+    /// hyperprior codes every rung's files back to their symbols.
+    @Test func hyperpriorTrainerWritesNetworksCalibrateUses() throws {
+        let directory = try Torch.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var rng = Xoshiro256StarStar(seed: 5)
+        let side = 32
+        let images = ImageDataset(side: side, pixels: (0..<(200 * side * side)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                                  identities: (0..<200).map { Int32($0 / 2) }, source: "noise")
+        let split = images.splitByIdentity(validationFraction: 0.2, seed: 1)
+        try Data(IDXFile.serialize(split.train)).write(to: URL(fileURLWithPath: directory + "/" + DatasetSpec.splitFiles.train))
+        try Data(IDXFile.serialize(split.validation)).write(to: URL(fileURLWithPath: directory + "/" + DatasetSpec.splitFiles.heldOut))
+        let source = Torch.root + "/Fixtures/models/tiny-faces-32.safetensors", out = directory + "/h.safetensors"
+        let trained = try Torch.run([Torch.root + "/Training/torch/hyperprior.py", "--model", source, "--split", directory,
+                                     "--side", "3", "--width", "8", "--iterations", "300", "--out", out])
+        #expect(trained.status == 0 && trained.output.contains("held-out bits per image by rung"), "\(trained.output)")
+
+        let file = try ModelFile.load(path: out)
+        let networks = try #require(try Hyperprior.trained(in: file.extraTensors, file: out))
+        #expect(networks.analysis2.outputs == 3 && networks.sideSteps.count == 8)
+        let model = try CodecModel.fit(name: "h", vae: file.model, on: split.train, training: nil, hyperprior: networks)
+        let hyperprior = try #require(model.ladder.hyperprior)
+        #expect(hyperprior.sideCount == 3 && hyperprior.rungs.count == model.ladder.rungs.count)
+        let codec = LatentCodec(model: model)
+        for rung in 0..<codec.rungCount {
+            let mean = rng.normalTensor(shape: [file.model.config.latent]).data
+            let symbols = codec.symbols(mean: mean, rung: rung)
+            #expect(symbols.count == 8 + model.ladder.sideCount(rung: rung))
+            let header = codec.header(rung: rung, width: side, height: side, hint: .png)
+            #expect(try codec.decodeSymbols(Container.parse(codec.file(symbols: symbols, header: header), name: "t.vae"), name: "t.vae") == symbols)
+        }
     }
 }

@@ -331,10 +331,19 @@ def read_safetensors(path):
 
 def safetensors_bytes(tensors, metadata):
     """A safetensors file of float32 tensors (contiguous, in key order) with string metadata."""
+    return safetensors_bytes_raw({}, tensors, metadata)
+
+
+def safetensors_bytes_raw(raw, added, metadata):
+    """A safetensors file of entries kept as they were ({name: (header info, bytes)}, any dtype) and float32 tensors
+    added to them, in key order, with string metadata."""
+    entries = {name: (info["dtype"], info["shape"], data) for name, (info, data) in raw.items()}
+    for name, array in added.items():
+        entries[name] = ("F32", list(array.shape), np.ascontiguousarray(array, dtype="<f4").tobytes())
     header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name in sorted(tensors):
-        blob = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(blob)]}
+    for name in sorted(entries):
+        dtype, shape, blob = entries[name]
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
         blobs.append(blob)
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode()
@@ -363,7 +372,7 @@ def load_model(path):
         raise ValueError(f"{path}: model format version {metadata.get('format_version')} is not {FORMAT_VERSION}")
     model = VAE(json.loads(metadata["config"]))
     state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()
-             if not k.startswith("adam.") and not k.startswith("codec.")}
+             if not k.startswith(("adam.", "codec.", "hyperprior."))}
     model.load_state_dict(state, strict=True)
     return model, metadata
 

@@ -5,6 +5,7 @@ let fixtures = String(#filePath.split(separator: "/Fuzz/Sources/")[0]) + "/Fixtu
 let registry = ModelRegistry(models: [
     (name: "tiny-faces", path: fixtures + "tiny-faces-32.safetensors"),
     (name: "tiny-digits", path: fixtures + "tiny-digits-32.safetensors"),
+    (name: "tiny-faces-hyper", path: fixtures + "tiny-faces-32-hyper.safetensors"),
 ])
 
 @_cdecl("LLVMFuzzerTestOneInput")
