@@ -15,7 +15,8 @@ final class Progress: @unchecked Sendable {  // updates may come from worker thr
     private let live = isatty(2) != 0
     private let start = MonotonicClock.seconds()
     private var lastDraw = 0.0
-    private var lastLine = 0.0
+    /// The first plain line waits a period too: a rate measured over the first instants means nothing.
+    private lazy var lastLine = start
 
     init(_ label: String, total: Int, quiet: Bool) {
         self.label = label
