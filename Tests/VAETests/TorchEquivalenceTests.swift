@@ -30,6 +30,19 @@ enum Torch {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// A split folder (the IDX pair `vaecodec split` writes) of noise images, `perPerson` to an identity, a fifth
+    /// of the people held out.
+    static func noiseSplit(images: Int, perPerson: Int, side: Int, rng: inout Xoshiro256StarStar,
+                           in folder: String) throws -> (train: ImageDataset, validation: ImageDataset) {
+        let dataset = ImageDataset(side: side, pixels: (0..<(images * side * side)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                                   identities: (0..<images).map { Int32($0 / perPerson) }, source: "noise")
+        let split = dataset.splitByIdentity(validationFraction: 0.2, seed: 1)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Data(IDXFile.serialize(split.train)).write(to: URL(fileURLWithPath: folder + "/" + DatasetSpec.splitFiles.train))
+        try Data(IDXFile.serialize(split.validation)).write(to: URL(fileURLWithPath: folder + "/" + DatasetSpec.splitFiles.heldOut))
+        return (split.train, split.validation)
+    }
+
     static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "vaecodec-torch-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -141,14 +154,8 @@ enum Torch {
         let directory = try Torch.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var rng = Xoshiro256StarStar(seed: 3)
-        let side = 16
-        let images = ImageDataset(side: side, pixels: (0..<(60 * side * side)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
-                                  identities: (0..<60).map { Int32($0 / 3) }, source: "noise")
-        let dataFolder = directory + "/faces"
-        try FileManager.default.createDirectory(atPath: dataFolder, withIntermediateDirectories: true)
-        let split = images.splitByIdentity(validationFraction: 0.2, seed: 1)
-        try Data(IDXFile.serialize(split.train)).write(to: URL(fileURLWithPath: dataFolder + "/" + DatasetSpec.splitFiles.train))
-        try Data(IDXFile.serialize(split.validation)).write(to: URL(fileURLWithPath: dataFolder + "/" + DatasetSpec.splitFiles.heldOut))
+        let side = 16, dataFolder = directory + "/faces"
+        let split = try Torch.noiseSplit(images: 60, perPerson: 3, side: side, rng: &rng, in: dataFolder)
 
         let out = directory + "/m.safetensors"
         let common = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", Torch.root + "/Training/torch/train.py",
@@ -175,11 +182,7 @@ enum Torch {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var rng = Xoshiro256StarStar(seed: 5)
         let side = 32
-        let images = ImageDataset(side: side, pixels: (0..<(200 * side * side)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
-                                  identities: (0..<200).map { Int32($0 / 2) }, source: "noise")
-        let split = images.splitByIdentity(validationFraction: 0.2, seed: 1)
-        try Data(IDXFile.serialize(split.train)).write(to: URL(fileURLWithPath: directory + "/" + DatasetSpec.splitFiles.train))
-        try Data(IDXFile.serialize(split.validation)).write(to: URL(fileURLWithPath: directory + "/" + DatasetSpec.splitFiles.heldOut))
+        let split = try Torch.noiseSplit(images: 200, perPerson: 2, side: side, rng: &rng, in: directory)
         let source = Torch.root + "/Fixtures/models/tiny-faces-32.safetensors", out = directory + "/h.safetensors"
         let trained = try Torch.run([Torch.root + "/Training/torch/hyperprior.py", "--model", source, "--split", directory,
                                      "--side", "3", "--width", "8", "--iterations", "300", "--out", out])
