@@ -81,8 +81,8 @@ public struct RateLadder: Equatable, Sendable {
 
     /// The tables that code a file's symbols.
     public func tables(for symbols: [Int32], rung: Int) -> [SymbolTable] {
-        let side = Array(symbols.prefix(sideCount(rung: rung)))
-        return sideTables(rung: rung) + latentTables(rung: rung, side: side)
+        guard usesHyperprior(rung: rung) else { return rungs[rung].tables }
+        return sideTables(rung: rung) + latentTables(rung: rung, side: Array(symbols.prefix(sideCount(rung: rung))))
     }
 
     /// The latent vector a file's symbols stand for.
