@@ -157,8 +157,11 @@ extension Hyperprior {
         }
         let base = Hyperprior(analysis0: half(trained.analysis0), analysis2: half(trained.analysis2), synthesis0: fixed(trained.synthesis0),
                               synthesis2: fixed(trained.synthesis2), bank: bank, scaleIndexStep: Int64((65536 * ratio).rounded()), rungs: [])
-        let rungs = try ladder.rungs.enumerated().map { r, rung in
+        let rungs = try ladder.rungs.map { rung in
             let q = trained.sideStep(at: rung.stepMultiplier), m = Double(rung.stepMultiplier)
+            guard q.isFinite && q >= 1e-3 && q <= 1e6 else {
+                throw SafeTensorsError(file: trained.source, problem: "its hyperprior's side step at step multiplier \(rung.stepMultiplier) is \(q)")
+            }
             func parameters(enabled: Bool, sideTables: [SymbolTable]) -> RungParameters {
                 RungParameters(enabled: enabled, sideStep: q, inputScale: Int32((q * 256).rounded()), meanMultiplier: Int32((65536 / m).rounded()),
                                scaleOffset: Int32((65536 * (log(m) + log(smallestScale))).rounded()), sideTables: sideTables)
@@ -194,8 +197,9 @@ extension Hyperprior {
 // MARK: Model file
 
 extension Hyperprior {
-    /// The "codec.hyper." tensors (docs/FORMAT.md): h_a in F16, h_s's weights in I16 and biases in I32, per rung [enabled, inputScale,
-    /// meanMultiplier, scaleOffset] and q, and the tables (the bank's, then each rung's side tables).
+    /// The "codec.hyper." tensors (docs/FORMAT.md): h_a in F16, h_s's weights in I16 and biases in I32, per rung
+    /// [enabled, inputScale, meanMultiplier, scaleOffset] and q, and the tables (the bank's, then each rung's side
+    /// tables).
     func tensors() -> [(String, SafeTensors.Entry)] {
         func float(_ name: String, _ layer: DenseWeights<Float>) -> [(String, SafeTensors.Entry)] {
             [("codec.hyper.\(name).weight", .init(layer.weight, shape: [layer.outputs, layer.inputs], halfPrecision: true)),
@@ -295,7 +299,7 @@ extension Hyperprior {
         } else {
             return nil
         }
-        guard let steps, let multipliers, steps.count == multipliers.count, !steps.isEmpty,
+        guard let steps, let multipliers, steps.count == multipliers.count, !steps.isEmpty, Set(multipliers).count == multipliers.count,
               (steps + multipliers).allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("side steps") }
         let sideSteps = Array(zip(multipliers, steps)).map { (multiplier: $0.0, step: $0.1) }
         let trained = Trained(analysis0: try layer(prefix, "analysis.0", scale: (1, 1)), analysis2: try layer(prefix, "analysis.2", scale: (1, 1)),
