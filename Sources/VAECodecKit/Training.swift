@@ -117,12 +117,24 @@ extension VAECodec {
         try VAECodecError.naming(name) { try CodecModel.fit(name: name, vae: vae, on: train, training: training, progress: progress) }
     }
 
-    /// Fits new codec tables (`progress`: training images encoded, and in all) for the model file at `path` on the training split it was trained on (its recorded crop,
-    /// limit, seed and validation share; `data` supplies the images), and writes weights and tables to `output`.
+    /// Fits new codec tables for the model file at `path` on the training split it was trained on
+    /// (``trainingSplit(of:data:validationFraction:seed:recrop:)``, without re-cropping), and writes weights and tables
+    /// to `output`. A hyperprior the file carries (trained networks, or an earlier calibration's) is fitted too.
+    /// - Parameters:
+    ///   - path: the model file.
+    ///   - data: the images; its crop and limit must be nil or the model's recorded ones.
+    ///   - validationFraction: the held-out share of a model without a training record (nil: 0.1); for one with a
+    ///     record, nil or the recorded share.
+    ///   - seed: the split's seed, likewise (nil: 1).
+    ///   - output: the codec model file to write.
+    ///   - halfPrecision: store the weights as 16-bit floats.
+    ///   - overwrite: replace an existing `output`.
+    ///   - loading: images read so far, and in all.
+    ///   - progress: training images encoded so far, and in all.
     /// - Throws: ``VAECodecError`` when `output` exists and `overwrite` is false, the model or data cannot be read, or
-    ///   `data` asks for a crop or limit other than the model's training record.
+    ///   `data`, `validationFraction` or `seed` ask for a split other than the model's training record.
     @discardableResult
-    public static func calibrate(modelFile path: String, data: DatasetSpec, validationFraction: Double = 0.1, seed: UInt64 = 1,
+    public static func calibrate(modelFile path: String, data: DatasetSpec, validationFraction: Double? = nil, seed: UInt64? = nil,
                                  output: String, halfPrecision: Bool = false, overwrite: Bool = false,
                                  loading: @Sendable (Int, Int) -> Void = { _, _ in },
                                  progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws(VAECodecError) -> CodecModel {
@@ -130,18 +142,10 @@ extension VAECodec {
             if !overwrite && Files.exists(output) { throw VAECodecError(file: output, problem: "already exists (overwrite it)") }
             let file = try ModelFile.load(path: path)
             let state = file.training
-            if let state {
-                // The record decides the split; an explicit crop or limit that differs would fit the tables on other images.
-                func describe(_ value: Int?) -> String { value.map(String.init) ?? "none" }
-                for (name, asked, recorded) in [("crop", data.crop, state.crop), ("limit", data.limit, state.limit)] where asked != nil && asked != recorded {
-                    throw VAECodecError(file: path, problem: "was trained with \(name) \(describe(recorded)) (its training record), not \(describe(asked)); "
-                                        + "calibrate fits on the split it was trained on: leave the \(name) out")
-                }
-            }
-            var spec = data
-            (spec.crop, spec.limit, spec.side) = (state?.crop ?? data.crop, state?.limit ?? data.limit, file.model.config.canvas)
-            let (train, _) = try spec.loadSplit(validationFraction: state?.validationFraction ?? validationFraction,
-                                                seed: state?.options.seed ?? seed, progress: loading)
+            var split = try trainingSplit(of: state.map { [(path, $0)] } ?? [], data: data, validationFraction: validationFraction,
+                                          seed: seed, recrop: false)
+            split.spec.side = file.model.config.canvas
+            let (train, _) = try split.spec.loadSplit(validationFraction: split.validationFraction, seed: split.seed, progress: loading)
             let hyperprior = try Hyperprior.trained(in: file.extraTensors, file: path)
             let codecModel = try CodecModel.fit(name: output, vae: file.model, on: train, training: state, hyperprior: hyperprior) {
                 progress($0, train.count)
@@ -149,6 +153,46 @@ extension VAECodec {
             try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: output, overwrite: overwrite)
             return codecModel
         }
+    }
+
+    /// The split models were trained on, from their training records: the images (`data` with the recorded crop and
+    /// limit), the held-out share and the seed. Each option given must agree with the records, except the crop when
+    /// `recrop`; the defaults, where no model has a record, are those of `train` (0.1 and 1).
+    /// - Parameters:
+    ///   - records: each model's name and training record (models without one left out).
+    ///   - data: the images, with the crop and limit asked for (nil: the recorded ones).
+    ///   - validationFraction: the held-out share asked for (nil: the recorded one).
+    ///   - seed: the split's seed asked for (nil: the recorded one).
+    ///   - recrop: whether `data` may crop the images otherwise than the records: cropping differently does not
+    ///     change which people are held out, so a bench may, but tables fitted on other crops are other tables.
+    /// - Throws: ``VAECodecError`` naming a model, when the records disagree or an option contradicts them.
+    public static func trainingSplit(of records: [(model: String, record: TrainingState)], data: DatasetSpec,
+                                     validationFraction: Double? = nil, seed: UInt64? = nil,
+                                     recrop: Bool) throws(VAECodecError) -> (spec: DatasetSpec, validationFraction: Double, seed: UInt64) {
+        func recorded<T: Hashable>(_ value: (TrainingState) -> T, _ flag: String, option: T?, describe: (T) -> String) throws(VAECodecError) -> T? {
+            guard let first = records.first else { return nil }
+            let firstValue = value(first.record)
+            if let other = records.first(where: { value($0.record) != firstValue }) {
+                throw VAECodecError(file: first.model, problem: "was trained on another split than \(other.model) (\(flag) \(describe(firstValue)) "
+                                    + "against \(describe(value(other.record)))); use them one at a time")
+            }
+            if let option, option != firstValue {
+                throw VAECodecError(file: first.model, problem: "was trained on the split of \(flag) \(describe(firstValue)) (its training "
+                                    + "record), not \(describe(option)): drop \(flag) or pass that value")
+            }
+            return firstValue
+        }
+        func text(_ value: Int?) -> String { value.map(String.init) ?? "none" }
+        var spec = data
+        if let limit = try recorded(\.limit, "--limit", option: data.limit.map(Optional.some), describe: text) { spec.limit = limit }
+        if recrop {
+            if spec.crop == nil, let crop = try recorded(\.crop, "--crop", option: nil, describe: text) { spec.crop = crop }
+        } else if let crop = try recorded(\.crop, "--crop", option: data.crop.map(Optional.some), describe: text) {
+            spec.crop = crop
+        }
+        let share = try recorded({ $0.validationFraction ?? 0.1 }, "--val-fraction", option: validationFraction, describe: { "\($0)" })
+        let recordedSeed = try recorded({ $0.options.seed }, "--seed", option: seed, describe: { "\($0)" })
+        return (spec, share ?? validationFraction ?? 0.1, recordedSeed ?? seed ?? 1)
     }
 
     /// Writes the training and held-out canvases of `data`'s split (the one ``train(_:loading:events:)`` makes with

@@ -165,28 +165,12 @@ struct BenchCommand: ParsableCommand {
     /// The split the models were trained on, from their training records (limit, seed, held-out share, and crop when
     /// the option is not given), so that bench measures only images they never saw. An option that contradicts the
     /// records, or records that disagree, are refused.
+    /// The split the models were trained on (`VAECodec.trainingSplit`); bench may re-crop, which holds out the same people.
     func trainingSplit(of models: [CodecModel], side: Int) throws -> (DatasetSpec, (validationFraction: Double, seed: UInt64)) {
-        let records = models.compactMap(\.training)
-        // Errors name the model whose record conflicts: it may be a member of a family or the --compare-model.
-        func recorded<T: Hashable>(_ value: (TrainingState) -> T, _ flag: String, option: T?) throws -> T? {
-            let recorded = models.compactMap { model in model.training.map { (model: model.name, value: value($0)) } }
-            guard let first = recorded.first else { return nil }
-            if let other = recorded.first(where: { $0.value != first.value }) {
-                throw ImageError(file: first.model, problem: "was trained on another split than \(other.model) (\(flag) \(first.value) "
-                                 + "against \(other.value)); bench them one at a time")
-            }
-            if let option, option != first.value {
-                throw ImageError(file: first.model, problem: "was trained on the split of \(flag) \(first.value) "
-                                 + "(its training record), and bench measures that split's held-out images: drop \(flag) or pass that value")
-            }
-            return first.value
-        }
-        let limit = try recorded(\.limit, "train --limit", option: nil) ?? nil
-        let seed = try recorded({ $0.options.seed }, "--seed", option: seed) ?? seed ?? 1
-        let share = try recorded({ $0.validationFraction ?? 0.1 }, "--val-fraction", option: valFraction) ?? valFraction ?? 0.1
-        let crops = Set(records.map(\.crop))
-        let crop = crop ?? (crops.count == 1 ? crops.first! : nil)
-        return (DatasetSpec(path: data, crop: crop, side: side, limit: limit), (share, seed))
+        let records = models.compactMap { model in model.training.map { (model: model.name, record: $0) } }
+        let split = try VAECodec.trainingSplit(of: records, data: DatasetSpec(path: data, crop: crop, side: side),
+                                               validationFraction: valFraction, seed: seed, recrop: true)
+        return (split.spec, (split.validationFraction, split.seed))
     }
 
     func loadSplit(_ spec: DatasetSpec, _ options: (validationFraction: Double, seed: UInt64)) throws -> (train: ImageDataset, heldOut: ImageDataset) {

@@ -212,8 +212,8 @@ struct CalibrateCommand: ParsableCommand {
             The weights stay as they are. The training images are encoded, the latent dimensions whose mean KL is \
             above \(Trainer.activeThreshold) nats are kept, and each rung's steps and tables are fitted, as `train` does after its last \
             epoch. A model trained by vaecodec is calibrated on the split it was trained on (its recorded crop, \
-            limit, seed and --val-fraction); one trained elsewhere (docs/MODEL_FORMAT.md) on --data's training \
-            split under the options given here. A model with a hyperprior (Training/torch/hyperprior.py, or an \
+            limit, seed and --val-fraction; an option that contradicts the record is refused); one trained \
+            elsewhere (docs/MODEL_FORMAT.md) on --data's training split under the options given here. A model with a hyperprior (Training/torch/hyperprior.py, or an \
             earlier calibrate) gets it fitted too: its side tables, and the rungs where it saves bits.
             """)
 
@@ -283,7 +283,7 @@ struct SplitCommand: ParsableCommand {
         }
         let loading = Progress("loading \(split.data)", total: 1, quiet: common.quiet)
         let record = try VAECodec.exportSplit(split.spec(side: canvas), to: out,
-                                              validationFraction: split.valFraction, seed: split.seed, overwrite: force,
+                                              validationFraction: split.valFraction ?? 0.1, seed: split.seed ?? 1, overwrite: force,
                                               loading: { loading.update($0, total: $1) })
         loading.finish()
         Terminal.info("wrote \(out): \(record.trainImages) training and \(record.heldOutImages) held-out images at \(canvas)x\(canvas)", quiet: common.quiet)
@@ -299,17 +299,17 @@ struct SplitOptions: ParsableArguments {
     @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
     var crop: Int?
 
-    @Option(help: "Share of the images held out (image folders and single IDX files), as in train.")
-    var valFraction = 0.1
+    @Option(help: "Share of the images held out (image folders and single IDX files), as in train (default: the model's training record, else 0.1).")
+    var valFraction: Double?
 
-    @Option(help: "Seed of the held-out split (the seed `train` would be given).")
-    var seed: UInt64 = 1
+    @Option(help: "Seed of the held-out split, the seed `train` would be given (default: the model's training record, else 1).")
+    var seed: UInt64?
 
     @Option(help: "Use only the first N images.")
     var limit: Int?
 
     func validate() throws {
-        if !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if let valFraction, !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
         if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }

@@ -247,8 +247,11 @@ struct CLI {
         let object = try JSONSerialization.jsonObject(with: coded.stdout) as? [String: Any] ?? [:]
         #expect(coded.status == 0 && object["rungs"] as? Int == 10, "\(coded.stderr)")
         let other = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "--limit", "5", "-o", "o.safetensors"], in: dir)
-        #expect(other.status == 1 && other.stderr == "vaecodec: a.safetensors: was trained with limit none (its training record), not 5; "
-                + "calibrate fits on the split it was trained on: leave the limit out\n", "\(other.stderr)")
+        #expect(other.status == 1 && other.stderr == "vaecodec: a.safetensors: was trained on the split of --limit none (its training record), "
+                + "not 5: drop --limit or pass that value\n", "\(other.stderr)")
+        let seed = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "--seed", "2", "-o", "o.safetensors"], in: dir)
+        #expect(seed.status == 1 && seed.stderr.hasPrefix("vaecodec: a.safetensors: was trained on the split of --seed 1 (its training record), not 2"),
+                "\(seed.stderr)")
         #expect(!CLI.files(in: dir).contains("o.safetensors"))
         let again = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "-o", "b.safetensors"], in: dir)
         #expect(again.status == 1 && again.stderr.contains("b.safetensors: already exists"))
