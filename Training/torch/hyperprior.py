@@ -114,7 +114,9 @@ def main():
         train, held_out, _, _ = vt.load_split(a.split)
         if train.shape[1] != model.pixels:
             raise ValueError(f"{a.split}: its canvases have {train.shape[1]} pixels, the model's {model.pixels}")
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        sys.exit(f"hyperprior.py: {e.filename}: {e.strerror.lower()}")
+    except ValueError as e:
         sys.exit(f"hyperprior.py: {e}")
     start = time.time()
     y, y_held = (scaled_means(model, x, transmitted, typical_sigma) for x in (train, held_out))
