@@ -79,7 +79,7 @@ public struct LatentRefiner: Sendable {
         let transmitted = rungs[0].quantizer.transmitted
         let targets = jobs.map { $0.canvas.map { min(max($0, 0), 255) / 255 } }
         // The side symbols stay those of the encoder's mean; the latent symbols are searched under the tables they give.
-        let sides = jobs.map { job in Array(model.ladder.symbols(mean: job.mean[...], rung: job.rung).prefix(model.ladder.sideCount(rung: job.rung))) }
+        let sides = jobs.map { model.ladder.sideSymbols(mean: $0.mean[...], rung: $0.rung) }
         let jobTables = jobs.indices.map { model.ladder.latentTables(rung: jobs[$0].rung, side: sides[$0]) }
         var y = [Float]()
         y.reserveCapacity(rows * count)

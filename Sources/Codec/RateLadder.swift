@@ -63,9 +63,13 @@ public struct RateLadder: Equatable, Sendable {
 
     /// The symbols a file of `rung` codes for an encoder mean (all latent dimensions).
     public func symbols(mean: ArraySlice<Float>, rung: Int) -> [Int32] {
-        let latent = rungs[rung].quantizer.quantize(mean)
-        guard let hyperprior, usesHyperprior(rung: rung) else { return latent }
-        return hyperprior.sideSymbols(scaled(mean), rung: rung) + latent
+        sideSymbols(mean: mean, rung: rung) + rungs[rung].quantizer.quantize(mean)
+    }
+
+    /// The side symbols a file of `rung` codes first for an encoder mean (none where the rung does not use the hyperprior).
+    public func sideSymbols(mean: ArraySlice<Float>, rung: Int) -> [Int32] {
+        guard let hyperprior, usesHyperprior(rung: rung) else { return [] }
+        return hyperprior.sideSymbols(scaled(mean), rung: rung)
     }
 
     /// How many of a file's symbols at `rung` are side symbols.
