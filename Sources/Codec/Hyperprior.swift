@@ -53,6 +53,8 @@ public struct Hyperprior: Equatable, Sendable {
 
     /// The bank's geometry: 64 scales from 0.08 to 64 latent steps.
     public static let smallestScale = 0.08, largestScale = 64.0, bankSize = 64
+    /// Bounds on the networks' sizes, which keep a hostile file's tables and products small.
+    public static let maxWidth = 4096, maxSideCount = 256, maxIntegerOutputs = 1 << 14
     static var scaleRatio: Double { log(largestScale / smallestScale) / Double(bankSize - 1) }
 
     /// The side symbols of scaled means y (T values) at a rung.
@@ -110,7 +112,7 @@ extension Hyperprior.DenseWeights where Scalar == Int32 {
 
 extension Hyperprior {
     /// The networks in Float, as Training/torch/hyperprior.py writes them ("hyperprior." tensors), or as recovered
-    /// from a codec model's fixed-point form (which they round to again exactly).
+    /// from a codec model's fixed-point form (which they round to again exactly while each bias is within +-256).
     public struct Trained: Sendable {
         public var analysis0: DenseWeights<Float>, analysis2: DenseWeights<Float>
         public var synthesis0: DenseWeights<Float>, synthesis2: DenseWeights<Float>
@@ -142,6 +144,13 @@ extension Hyperprior {
             throw SafeTensorsError(file: trained.source, problem: "its hyperprior was trained for \(trained.analysis0.inputs) transmitted "
                                    + "dimensions and the model transmits \(transmitted): train it again (Training/torch/hyperprior.py)")
         }
+        // What the model file can hold (`init?(_:transmitted:rungCount:)` refuses the rest).
+        let analysisValues = trained.analysis0.weight + trained.analysis0.bias + trained.analysis2.weight + trained.analysis2.bias
+        guard (1...maxWidth).contains(trained.analysis0.outputs), (1...maxSideCount).contains(trained.analysis2.outputs),
+              2 * transmitted <= maxIntegerOutputs, analysisValues.allSatisfy({ abs($0) <= Float(Float16.greatestFiniteMagnitude) }) else {
+            throw SafeTensorsError(file: trained.source, problem: "its hyperprior has a width above \(maxWidth), more than \(maxSideCount) side "
+                                   + "latents, more than \(maxIntegerOutputs / 2) dimensions, or h_a values beyond 16-bit floats")
+        }
         func fixed(_ layer: DenseWeights<Float>) -> DenseWeights<Int32> {
             // Weights are stored in 16 bits, biases in 32.
             func round(_ x: Float, _ scale: Float, limit: Float) -> Int32 { Int32(max(-limit, min(limit, (x * scale).rounded()))) }
@@ -159,7 +168,8 @@ extension Hyperprior {
                               synthesis2: fixed(trained.synthesis2), bank: bank, scaleIndexStep: Int64((65536 * ratio).rounded()), rungs: [])
         let rungs = try ladder.rungs.map { rung in
             let q = trained.sideStep(at: rung.stepMultiplier), m = Double(rung.stepMultiplier)
-            guard q.isFinite && q >= 1e-3 && q <= 1e6 else {
+            // inputScale carries q in 8 fractional bits: below 1/16 it would keep under 4 significant bits.
+            guard q.isFinite && q >= 1.0 / 16 && q <= 1e6 else {
                 throw SafeTensorsError(file: trained.source, problem: "its hyperprior's side step at step multiplier \(rung.stepMultiplier) is \(q)")
             }
             func parameters(enabled: Bool, sideTables: [SymbolTable]) -> RungParameters {
@@ -232,7 +242,7 @@ extension Hyperprior {
         }
         func float(_ name: String, inputs: Int?) throws -> DenseWeights<Float> {
             let weight = try entry(name + ".weight"), bias = try entry(name + ".bias")
-            guard weight.shape.count == 2, weight.shape[1] == inputs ?? weight.shape[1], (1...4096).contains(weight.shape[0]),
+            guard weight.shape.count == 2, weight.shape[1] == inputs ?? weight.shape[1], (1...Self.maxWidth).contains(weight.shape[0]),
                   bias.shape == [weight.shape[0]], let w = weight.floats, let b = bias.floats, (w + b).allSatisfy(\.isFinite) else {
                 throw fail(name)
             }
@@ -240,7 +250,8 @@ extension Hyperprior {
         }
         func integer(_ name: String, inputs: Int, outputs: Int?) throws -> DenseWeights<Int32> {
             let weight = try entry(name + ".weight"), bias = try entry(name + ".bias")
-            guard weight.shape.count == 2, weight.shape[1] == inputs, weight.shape[0] == outputs ?? weight.shape[0], (1...1 << 14).contains(weight.shape[0]),
+            guard weight.shape.count == 2, weight.shape[1] == inputs, weight.shape[0] == outputs ?? weight.shape[0],
+                  (1...Self.maxIntegerOutputs).contains(weight.shape[0]),
                   bias.shape == [weight.shape[0]], weight.dtype == .i16, bias.dtype == .i32, let w = weight.int32s, let b = bias.int32s else {
                 throw fail(name)
             }
@@ -248,6 +259,7 @@ extension Hyperprior {
         }
         analysis0 = try float("analysis.0", inputs: transmitted)
         analysis2 = try float("analysis.2", inputs: analysis0.outputs)
+        guard analysis2.outputs <= Self.maxSideCount else { throw fail("more than \(Self.maxSideCount) side latents") }
         synthesis0 = try integer("synthesis.0", inputs: analysis2.outputs, outputs: nil)
         synthesis2 = try integer("synthesis.2", inputs: synthesis0.outputs, outputs: 2 * transmitted)
         let perRung = try entry("rungs"), sideSteps = try entry("side_steps"), indexStep = try entry("scale_index_step")

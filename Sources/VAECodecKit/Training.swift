@@ -186,7 +186,12 @@ extension VAECodec {
         var spec = data
         if let limit = try recorded(\.limit, "--limit", option: data.limit.map(Optional.some), describe: text) { spec.limit = limit }
         if recrop {
-            if spec.crop == nil, let crop = try recorded(\.crop, "--crop", option: nil, describe: text) { spec.crop = crop }
+            let crops = Set(records.map(\.record.crop))
+            if spec.crop == nil, crops.count > 1 {
+                throw VAECodecError(file: records[0].model, problem: "and the other models were trained on different crops "
+                                    + "(\(crops.map(text).sorted().joined(separator: ", "))): pass --crop")
+            }
+            if spec.crop == nil, let first = records.first { spec.crop = first.record.crop }
         } else if let crop = try recorded(\.crop, "--crop", option: data.crop.map(Optional.some), describe: text) {
             spec.crop = crop
         }

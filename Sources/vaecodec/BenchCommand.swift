@@ -162,10 +162,8 @@ struct BenchCommand: ParsableCommand {
         Terminal.info("wrote \(out)/denoise.md, denoise.csv, denoise-grid.png", quiet: common.quiet)
     }
 
-    /// The split the models were trained on, from their training records (limit, seed, held-out share, and crop when
-    /// the option is not given), so that bench measures only images they never saw. An option that contradicts the
-    /// records, or records that disagree, are refused.
-    /// The split the models were trained on (`VAECodec.trainingSplit`); bench may re-crop, which holds out the same people.
+    /// The split the models were trained on (`VAECodec.trainingSplit`), so that bench measures only images they never
+    /// saw; bench may re-crop, which holds out the same people.
     func trainingSplit(of models: [CodecModel], side: Int) throws -> (DatasetSpec, (validationFraction: Double, seed: UInt64)) {
         let records = models.compactMap { model in model.training.map { (model: model.name, record: $0) } }
         let split = try VAECodec.trainingSplit(of: records, data: DatasetSpec(path: data, crop: crop, side: side),

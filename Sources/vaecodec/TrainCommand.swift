@@ -291,7 +291,7 @@ struct SplitCommand: ParsableCommand {
 }
 
 /// Which images and which split: what `split` exports and what `calibrate` fits on (a model trained by vaecodec
-/// brings its own crop, limit, seed and share, which `calibrate` uses instead).
+/// brings its own crop, limit, seed and share, which `calibrate` takes and options must not contradict).
 struct SplitOptions: ParsableArguments {
     @Option(help: "Images: an IDX file, an MNIST folder, or a folder of PNG/JPEG images (as for train).")
     var data: String
@@ -299,10 +299,10 @@ struct SplitOptions: ParsableArguments {
     @Option(help: "Side of the central square to keep, in source pixels (LFW faces: 110).")
     var crop: Int?
 
-    @Option(help: "Share of the images held out (image folders and single IDX files), as in train (default: the model's training record, else 0.1).")
+    @Option(help: "Share of the images held out (image folders and single IDX files), as in train (default 0.1; calibrate: the model's training record).")
     var valFraction: Double?
 
-    @Option(help: "Seed of the held-out split, the seed `train` would be given (default: the model's training record, else 1).")
+    @Option(help: "Seed of the held-out split, the seed `train` would be given (default 1; calibrate: the model's training record).")
     var seed: UInt64?
 
     @Option(help: "Use only the first N images.")

@@ -1,5 +1,5 @@
 """Trains a hyperprior over a codec model's latents and adds it to the model file; `vaecodec calibrate` then turns it
-into the codec's integer tables (docs/FORMAT.md, "Hyperprior").
+into the codec's integer tables (docs/FORMAT.md, "Rungs with a hyperprior").
 
 The encoder and decoder stay as they are. Each transmitted latent mean is scaled by its dimension's typical posterior
 sigma (codec.steps over codec.multipliers) to y, and a rung with step multiplier m codes round(y / m). The
