@@ -63,7 +63,11 @@ class Hyperprior(nn.Module):
         step = multipliers[rung][:, None]
         u = y / step
         u = u + torch.rand_like(u) - 0.5 if noisy else torch.round(u)
-        centre, scale = mean / step, torch.exp(log_scale).clamp_min(MIN_SCALE) / step
+        # The codec centres each table on a whole symbol, round(mean / step): train with that centre (its gradient
+        # passed straight through the rounding).
+        centre = mean / step
+        centre = centre + (torch.round(centre) - centre).detach()
+        scale = torch.exp(log_scale).clamp_min(MIN_SCALE) / step
         p = Phi((u + 0.5 - centre) / scale) - Phi((u - 0.5 - centre) / scale)
         return -torch.log2(p.clamp_min(1e-9)).sum(1), -torch.log2(p_side.clamp_min(1e-9)).sum(1)
 
