@@ -63,10 +63,14 @@ public struct Hyperprior: Equatable, Sendable {
     /// The latent symbols' tables at a rung, given its side symbols.
     public func latentTables(side: [Int32], rung: Int) -> [SymbolTable] { latentTables(side: side, rungs[rung]) }
 
-    func sideSymbols(_ y: [Float], _ parameters: RungParameters) -> [Int32] {
-        let hidden = analysis0.apply(y).map { max($0, 0) }
-        return analysis2.apply(hidden).map { w in
-            let q = (w / parameters.sideStep).rounded()
+    func sideSymbols(_ y: [Float], _ parameters: RungParameters) -> [Int32] { Self.quantize(sideLatents(y), step: parameters.sideStep) }
+
+    /// h_a(y), before a rung's step divides and rounds it.
+    func sideLatents(_ y: [Float]) -> [Float] { analysis2.apply(analysis0.apply(y).map { max($0, 0) }) }
+
+    static func quantize(_ w: [Float], step: Float) -> [Int32] {
+        w.map { value in
+            let q = (value / step).rounded()
             return Int32(q.isNaN ? 0 : max(-1e6, min(1e6, q)))
         }
     }
@@ -166,6 +170,7 @@ extension Hyperprior {
         }
         let base = Hyperprior(analysis0: half(trained.analysis0), analysis2: half(trained.analysis2), synthesis0: fixed(trained.synthesis0),
                               synthesis2: fixed(trained.synthesis2), bank: bank, scaleIndexStep: Int64((65536 * ratio).rounded()), rungs: [])
+        let sideLatents = scaledMeans.map(base.sideLatents)  // the same at every rung; only the step differs
         let rungs = try ladder.rungs.map { rung in
             let q = trained.sideStep(at: rung.stepMultiplier), m = Double(rung.stepMultiplier)
             // inputScale carries q in 8 fractional bits: below 1/16 it would keep under 4 significant bits.
@@ -176,7 +181,7 @@ extension Hyperprior {
                 RungParameters(enabled: enabled, sideStep: q, inputScale: Int32((q * 256).rounded()), meanMultiplier: Int32((65536 / m).rounded()),
                                scaleOffset: Int32((65536 * (log(m) + log(smallestScale))).rounded()), sideTables: sideTables)
             }
-            let sides = scaledMeans.map { base.sideSymbols($0, parameters(enabled: true, sideTables: [])) }
+            let sides = sideLatents.map { quantize($0, step: q) }
             let sideTables = try (0..<base.sideCount).map { j in try SymbolTable.fitted(to: sides.map { $0[j] }) }
             let fitted = parameters(enabled: true, sideTables: sideTables)
             // Whether it pays, on every 5th training image.
