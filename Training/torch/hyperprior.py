@@ -14,7 +14,7 @@ all rungs at once.
 
 The output is the input model file with the trained networks added as `hyperprior.*` tensors.
 """
-import argparse, json, math, os, struct, sys, time
+import argparse, json, math, os, sys, time
 
 import numpy as np
 import torch
@@ -29,14 +29,12 @@ MIN_SCALE = 0.02  # h_s's least scale, in typical posterior sigmas
 
 def codec_tensors(path):
     """(transmitted dimensions, step multipliers, typical posterior sigmas) of a codec model file."""
-    blob = open(path, "rb").read()
-    (length,) = struct.unpack("<Q", blob[:8])
-    header, body = json.loads(blob[8:8 + length]), 8 + length
+    entries, _ = vt.read_entries(path)
     def tensor(name, dtype):
-        if name not in header:
+        if name not in entries:
             raise ValueError(f"{path}: has no codec tables; run `vaecodec calibrate` on it first")
-        begin, end = header[name]["data_offsets"]
-        return np.frombuffer(blob[body + begin:body + end], dtype=dtype).reshape(header[name]["shape"]).copy()
+        info, blob = entries[name]
+        return np.frombuffer(blob, dtype=dtype).reshape(info["shape"]).copy()
     transmitted = tensor("codec.transmitted", "<i4").astype(np.int64)
     multipliers = torch.from_numpy(tensor("codec.multipliers", "<f4"))
     return transmitted, multipliers, torch.from_numpy(tensor("codec.steps", "<f4"))[0] / multipliers[0]
@@ -129,11 +127,7 @@ def main():
         rows = [net.bits(y_held, multipliers, torch.full((len(y_held),), r), False) for r in range(len(multipliers))]
     held = [round((s + w).mean().item(), 1) for s, w in rows]
     print("held-out bits per image by rung (ideal, side included): " + ", ".join(map(str, held)))
-    blob = open(a.model, "rb").read()
-    (length,) = struct.unpack("<Q", blob[:8])
-    header, body = json.loads(blob[8:8 + length]), 8 + length
-    header.pop("__metadata__", None)
-    raw = {name: (info, blob[body + info["data_offsets"][0]:body + info["data_offsets"][1]]) for name, info in header.items()}
+    raw, _ = vt.read_entries(a.model)
     added = {"hyperprior." + k: v.detach().numpy() for k, v in net.state_dict().items()}
     added["hyperprior.multipliers"] = multipliers.numpy()  # the rungs' step multipliers log_side_step belongs to
     metadata["hyperprior"] = json.dumps({"side": a.side, "width": a.width, "iterations": a.iterations, "seed": a.seed,

@@ -308,8 +308,8 @@ def augment(x, side, flip, shift, generator):
 _DTYPES = {"F32": np.float32, "F16": np.float16}
 
 
-def read_safetensors(path):
-    """(tensors as float32 numpy arrays, metadata) of a safetensors file with F32/F16 tensors."""
+def read_entries(path):
+    """({name: (header info, raw bytes)} for every tensor, any dtype, and the metadata) of a safetensors file."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < 8:
@@ -319,13 +319,15 @@ def read_safetensors(path):
         raise ValueError(f"{path}: truncated safetensors header")
     header = json.loads(data[8:8 + length])
     metadata = header.pop("__metadata__", {})
-    tensors, body = {}, 8 + length
-    for name, info in header.items():
-        if info["dtype"] not in _DTYPES:
-            continue  # the codec's integer tables
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(data[body + begin:body + end], dtype=_DTYPES[info["dtype"]]).reshape(info["shape"])
-        tensors[name] = array.astype(np.float32)
+    body = 8 + length
+    return {name: (info, data[body + info["data_offsets"][0]:body + info["data_offsets"][1]]) for name, info in header.items()}, metadata
+
+
+def read_safetensors(path):
+    """(tensors as float32 numpy arrays, metadata) of a safetensors file's F32/F16 tensors."""
+    entries, metadata = read_entries(path)
+    tensors = {name: np.frombuffer(blob, dtype=_DTYPES[info["dtype"]]).reshape(info["shape"]).astype(np.float32)
+               for name, (info, blob) in entries.items() if info["dtype"] in _DTYPES}  # not the codec's integer tables
     return tensors, metadata
 
 
