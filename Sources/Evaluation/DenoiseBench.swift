@@ -13,10 +13,14 @@ public struct DenoiseBench {
     public var priors: [Prior]
     public var images: [GrayImage]
     public var noiseLevels: [Double]
+    /// Qualities of the saved-noisy study (`runJPEG`): each level's noisy images saved as JPEG, as a `noisy.jpg` arrives.
+    public var jpegQualities: [Int]
     public var seed: UInt64
 
-    public init(model: Prior, priors: [Prior], images: [GrayImage], noiseLevels: [Double] = [15, 25, 50], seed: UInt64 = 1) {
-        (self.model, self.priors, self.images, self.noiseLevels, self.seed) = (model, priors, images, noiseLevels, seed)
+    public init(model: Prior, priors: [Prior], images: [GrayImage], noiseLevels: [Double] = [15, 25, 50],
+                jpegQualities: [Int] = [90, 75], seed: UInt64 = 1) {
+        (self.model, self.priors, self.images, self.noiseLevels, self.jpegQualities, self.seed) =
+            (model, priors, images, noiseLevels, jpegQualities, seed)
     }
 
     public struct Row: Sendable {
@@ -24,7 +28,8 @@ public struct DenoiseBench {
     }
 
     public static let methods = ["noisy", "gaussian blur", "median 3x3", "non-local means", "Wiener, blur pilot",
-                                 "VAE encoder-decoder", "VAE MAP", "VAE MAP + blend", "VAE MAP + blend + Wiener"]
+                                 "VAE encoder-decoder", "VAE MAP", "VAE MAP + blend", "VAE MAP + blend + Wiener",
+                                 "the same, sigma estimated"]
     static let blurSigmas = [0.5, 0.7, 0.9, 1.1, 1.3, 1.6, 2.0, 2.5]
 
     public static func addNoise(_ image: GrayImage, sigma: Double, rng: inout Xoshiro256StarStar) -> GrayImage {
@@ -39,6 +44,91 @@ public struct DenoiseBench {
         return images.map { Self.addNoise($0, sigma: sigma, rng: &rng) }
     }
 
+    /// The noisy inputs at one level saved as JPEG at `quality` (libjpeg-turbo with optimised tables, as `vaecodec`
+    /// writes) and decoded: the Gaussian noise partly quantised away, block artefacts added.
+    public func noisyJPEGs(sigma: Double, quality: Int) throws -> [GrayImage] {
+        try noisyImages(sigma: sigma).map {
+            try ImageCodec.decode(ImageCodec.encodeJPEG($0.image(), quality: quality), name: "noisy.jpg").image.gray()
+        }
+    }
+
+    public struct JPEGRow: Sendable {
+        public var sigma: Double, quality: Int, method: String, image: Int, psnr: Double, ssim: Double
+        /// The noise deviation the method was given or estimated (0 for the input).
+        public var sigmaUsed: Double
+        /// Whether `vaecodec denoise` judged the image out of its prior's domain and used the classical filter.
+        public var outOfDomain = false
+    }
+
+    public static let jpegMethods = ["noisy JPEG", "Wiener, blur pilot (sigma estimated)", "vaecodec denoise (sigma estimated)",
+                                     "vaecodec denoise --sigma (the noise before JPEG)"]
+
+    /// Rows per (noise level, JPEG quality, method, image) of the saved-noisy study. The VAE rows are what
+    /// `vaecodec denoise` makes of the decoded JPEG: with the noise level estimated from it (the default) and with the
+    /// Gaussian's deviation given. The noise is no longer white Gaussian, so neither is the model's assumption.
+    public func runJPEG(progress: (Int) -> Void) throws -> [JPEGRow] {
+        var rows: [JPEGRow] = []
+        var done = 0
+        for sigma in noiseLevels {
+            for quality in jpegQualities {
+                let inputs = try noisyJPEGs(sigma: sigma, quality: quality)
+                let estimated = inputs.map(NoiseEstimator.sigma)
+                func record(_ method: String, _ outputs: [GrayImage], _ sigmas: [Double], outOfDomain: [Bool]? = nil) {
+                    for (i, output) in outputs.enumerated() {
+                        let rounded = GrayImage(width: output.width, height: output.height, pixels: output.bytes().map(Float.init))
+                        rows.append(JPEGRow(sigma: sigma, quality: quality, method: method, image: i, psnr: Metrics.psnr(images[i], rounded),
+                                            ssim: Metrics.ssim(images[i], rounded), sigmaUsed: sigmas[i], outOfDomain: outOfDomain?[i] ?? false))
+                    }
+                }
+                func command(_ method: String, _ sigmas: [Double]) {
+                    let outcomes = Denoiser.denoise(inputs, sigmas: sigmas, models: priors)
+                    record(method, outcomes.map(\.image), sigmas, outOfDomain: outcomes.map(\.outOfDomain))
+                }
+                record(Self.jpegMethods[0], inputs, inputs.map { _ in 0 })
+                record(Self.jpegMethods[1], zip(inputs, estimated).map { DCTWiener.blurPiloted($0, sigma: max($1, Denoiser.minimumSigma)) }, estimated)
+                command(Self.jpegMethods[2], estimated)
+                command(Self.jpegMethods[3], inputs.map { _ in sigma })
+                done += 1
+                progress(done)
+            }
+        }
+        return rows
+    }
+
+    /// The saved-noisy study's section of denoise.md: mean PSNR per (level, quality) and method, the mean sigma each
+    /// VAE row used, how many images came out below their input, and how many got the classical filter.
+    public static func jpegMarkdown(_ rows: [JPEGRow]) -> String {
+        guard !rows.isEmpty else { return "" }
+        var md = "\n## Noisy images saved as JPEG\n\nThe same noisy images, saved as JPEG at each quality (libjpeg-turbo, "
+            + "optimised tables) and decoded, as a `noisy.jpg` arrives: PSNR (dB) against the clean image, averaged over images. "
+            + "`sigma estimated` is the command's default (`--sigma auto`: `NoiseEstimator` on the decoded JPEG); `--sigma` "
+            + "gives the Gaussian's deviation before JPEG. BM3D given its best sigma on the same inputs: "
+            + "`Benchmarks/reference/bm3d_reference.py` on the exported `noisy-SIGMA-qQUALITY.u8`.\n\n"
+        md += "| sigma | JPEG quality | " + jpegMethods.map { "\($0) PSNR" }.joined(separator: " | ")
+            + " | sigma estimated (mean) | below the input: estimated / given | classical fallback: estimated / given |\n|"
+            + String(repeating: "---|", count: jpegMethods.count + 5) + "\n"
+        let keys = Array(Set(rows.map { "\(Int($0.sigma)) \($0.quality)" })).map { $0.split(separator: " ").map { Int($0)! } }
+            .sorted { ($0[0], -$0[1]) < ($1[0], -$1[1]) }
+        for key in keys {
+            let level = rows.filter { Int($0.sigma) == key[0] && $0.quality == key[1] }
+            func of(_ method: String) -> [JPEGRow] { level.filter { $0.method == method }.sorted { $0.image < $1.image } }
+            func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(1, values.count)) }
+            let input = of(jpegMethods[0])
+            func below(_ method: String) -> Int { zip(of(method), input).filter { $0.psnr < $1.psnr }.count }
+            func fallbacks(_ method: String) -> Int { of(method).filter(\.outOfDomain).count }
+            md += "| \(key[0]) | \(key[1]) | " + jpegMethods.map { format(mean(of($0).map(\.psnr)), 2) }.joined(separator: " | ")
+                + " | \(format(mean(of(jpegMethods[2]).map(\.sigmaUsed)), 1)) | \(below(jpegMethods[2])) / \(below(jpegMethods[3])) of \(input.count)"
+                + " | \(fallbacks(jpegMethods[2])) / \(fallbacks(jpegMethods[3])) |\n"
+        }
+        return md
+    }
+
+    public static func jpegCSV(_ rows: [JPEGRow]) -> String {
+        "sigma,jpeg_quality,method,image,psnr_db,ssim,sigma_used\n" + rows.map {
+            "\(Int($0.sigma)),\($0.quality),\"\($0.method)\",\($0.image),\(format($0.psnr, 3)),\(format($0.ssim, 4)),\(format($0.sigmaUsed, 2))"
+        }.joined(separator: "\n") + "\n"
+    }
+
     /// Rows per (noise level, method, image); `examples` keeps image 0..<8's outputs at each level for a grid.
     /// `counts` says, per level, how many held-out images the denoiser would call out of domain (false alarms) and
     /// for how many SURE chose the blend alone as the Wiener pilot.
@@ -51,20 +141,22 @@ public struct DenoiseBench {
         var done = 0
         for sigma in noiseLevels {
             let noisy = noisyImages(sigma: sigma)
-            func record(_ method: String, _ outputs: [GrayImage], seconds: Double) {
-                for (i, output) in outputs.enumerated() {
+            /// Appends the outputs' rows and returns their PSNRs.
+            @discardableResult func record(_ method: String, _ outputs: [GrayImage], seconds: Double) -> [Double] {
+                outputs.enumerated().map { i, output in
                     let rounded = GrayImage(width: output.width, height: output.height, pixels: output.bytes().map(Float.init))
                     rows.append(Row(sigma: sigma, method: method, image: i, psnr: Metrics.psnr(images[i], rounded),
                                     ssim: Metrics.ssim(images[i], rounded), seconds: seconds / Double(outputs.count)))
                     if i < 8 { examples[sigma, default: [:]][method, default: []].append(rounded) }
+                    return rows.last!.psnr
                 }
             }
-            func timed(_ body: () -> [GrayImage]) -> ([GrayImage], Double) {
+            func timed<T>(_ body: () -> T) -> (T, Double) {
                 let start = MonotonicClock.seconds()
                 let out = body()
                 return (out, MonotonicClock.seconds() - start)
             }
-            record("noisy", noisy, seconds: 0)
+            let noisyPSNR = record("noisy", noisy, seconds: 0)
             // The blur's width is tuned per noise level on the first 20 images: its best case.
             let tuning = Array(0..<min(20, images.count))
             let bestBlur = Self.blurSigmas.max { a, b in
@@ -89,9 +181,14 @@ public struct DenoiseBench {
             record("VAE encoder-decoder", results.map { $0.encoderDecoderCanvas! }, seconds: vaeTime)
             record("VAE MAP", results.map(\.mapCanvas), seconds: vaeTime)
             record("VAE MAP + blend", results.map(\.blended), seconds: vaeTime)
-            let (commandOutputs, commandTime) = timed { Denoiser.denoise(noisy, sigmas: noisy.map { _ in sigma }, models: priors).map(\.image) }
-            record("VAE MAP + blend + Wiener", commandOutputs, seconds: commandTime)
+            let (given, givenTime) = timed { Denoiser.denoise(noisy, sigmas: noisy.map { _ in sigma }, models: priors) }
+            let givenPSNR = record("VAE MAP + blend + Wiener", given.map(\.image), seconds: givenTime)
+            let (estimated, estimatedTime) = timed { Denoiser.denoise(noisy, sigmas: noisy.map(NoiseEstimator.sigma), models: priors) }
+            let estimatedPSNR = record("the same, sigma estimated", estimated.map(\.image), seconds: estimatedTime)
+            func belowInput(_ psnr: [Double]) -> Int { zip(psnr, noisyPSNR).filter { $0 < $1 }.count }
             counts[sigma] = LevelCounts(outOfDomain: results.filter(\.looksOutOfDomain).count,
+                                        outOfDomainEstimated: estimated.filter(\.outOfDomain).count,
+                                        belowInput: belowInput(givenPSNR), belowInputEstimated: belowInput(estimatedPSNR),
                                         blendPilotAlone: results.filter { $0.priorWeight == 1 }.count)
             done += 1
             progress(done)
@@ -112,9 +209,10 @@ public struct DenoiseBench {
                                 counts: [Double: LevelCounts] = [:]) -> String {
         var md = "# \(title)\n\n" + description.map { "- \($0)\n" }.joined() + "- Produced by: `\(command)`\n\n"
         md += "Gaussian noise of deviation sigma (8-bit units), clipped to 0...255 and rounded; PSNR (dB), SSIM and "
-            + "time per image, averaged over images. The VAE rows before the last are the method's stages under the model "
-            + "named above, from one batched run; the last row is what `vaecodec denoise` makes (the family's prior, its global "
-            + "member with the best held-out ELBO; the classical filter for an image out of domain), timed on its own. "
+            + "time per image, averaged over images. The VAE rows before `VAE MAP + blend + Wiener` are the method's stages under "
+            + "the model named above, from one batched run; that row is what `vaecodec denoise --sigma` makes (the family's "
+            + "prior, its global member with the best held-out ELBO; the classical filter for an image out of domain), timed on "
+            + "its own, and the last row what it makes without `--sigma`. "
             + "`vaecodec denoise` on one file takes "
             + "\(format(singleImageSeconds * 1000, 1)) ms per image (sigma 25).\n\n"
         let sigmas = Array(Set(rows.map(\.sigma))).sorted()
@@ -137,7 +235,8 @@ public struct DenoiseBench {
             + "`vaecodec denoise` uses) filters the observation in sliding 8x8 DCT blocks, twice (the second pass with the first "
             + "one's output as its pilot), piloted by the blend or by an even mix of the blend and a Gaussian blur, whichever "
             + "Stein's unbiased risk estimate prefers for the image. `Wiener, blur pilot` is the same filter piloted by the blur "
-            + "alone (width 0.6 + sigma/50, no prior): the difference between the last two rows is the VAE's share of the result.\n"
+            + "alone (width 0.6 + sigma/50, no prior): the difference between it and `VAE MAP + blend + Wiener` is the VAE's share of the result. `the same, sigma estimated` "
+            + "is `vaecodec denoise` without `--sigma`: the noise level estimated from each image (`NoiseEstimator`) instead of given.\n"
         if !counts.isEmpty {
             let total = rows.filter { $0.method == "noisy" && $0.sigma == sigmas[0] }.count
             func list(_ value: (LevelCounts) -> Int) -> String {
@@ -146,18 +245,20 @@ public struct DenoiseBench {
             md += "\nThe blend alone piloted the Wiener filter (SURE's choice) for \(list(\.blendPilotAlone)); the even mix with the "
                 + "blur for the rest.\n"
             md += "\nOut-of-domain false alarms (held-out images `vaecodec denoise` would refuse to trust the prior on): "
-                + list(\.outOfDomain) + ".\n"
+                + list(\.outOfDomain) + "; with the noise level estimated: " + list(\.outOfDomainEstimated) + ".\n"
+            md += "\nImages `vaecodec denoise` left below their noisy input (PSNR): " + list(\.belowInput)
+                + "; with the noise level estimated: " + list(\.belowInputEstimated) + ".\n"
         }
         return md
     }
 
     public struct LevelCounts: Sendable {
-        public var outOfDomain: Int, blendPilotAlone: Int
+        public var outOfDomain: Int, outOfDomainEstimated: Int, belowInput: Int, belowInputEstimated: Int, blendPilotAlone: Int
     }
 
     public static func csv(_ rows: [Row]) -> String {
         "sigma,method,image,psnr_db,ssim,seconds\n" + rows.map {
-            "\(Int($0.sigma)),\($0.method),\($0.image),\(format($0.psnr, 3)),\(format($0.ssim, 4)),\(format($0.seconds, 6))"
+            "\(Int($0.sigma)),\"\($0.method)\",\($0.image),\(format($0.psnr, 3)),\(format($0.ssim, 4)),\(format($0.seconds, 6))"
         }.joined(separator: "\n") + "\n"
     }
 

@@ -207,7 +207,7 @@ public struct VAECodec: Sendable {
             throw VAECodecError(file: "image \(i)", problem: "is \(image.width)x\(image.height), over the \(Denoiser.maxPixels)-pixel limit of denoise")
         }
         let noise = zip(images, sigmas).map { image, sigma in sigma ?? NoiseEstimator.sigma(image) }
-        let outcomes = Denoiser.denoise(images, sigmas: noise.map { max($0, Denoiser.minimumSigma) }, models: try priors(model))
+        let outcomes = Denoiser.denoise(images, sigmas: noise, models: try priors(model))
         return zip(outcomes, noise).map { Denoised(outcome: $0, sigma: $1) }
     }
 

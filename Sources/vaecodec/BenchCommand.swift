@@ -52,10 +52,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Noise levels of the denoising study, comma-separated (8-bit units).")
     var noise = "15,25,50"
 
+    @Option(help: "JPEG qualities of the denoising study's saved-noisy part (its noisy images saved as JPEG, as a noisy.jpg arrives), comma-separated; 'none' skips it.")
+    var jpegNoise = "90,75"
+
     @Flag(help: "Only the denoising study (implies --denoise).")
     var denoiseOnly = false
 
-    @Flag(help: "Also write the denoising study's inputs to OUT/denoise-inputs/ (clean.u8, noisy-SIGMA.u8: N x side x side bytes) for reference methods run elsewhere (Benchmarks/reference/bm3d_reference.py).")
+    @Flag(help: "Also write the denoising study's inputs to OUT/denoise-inputs/ (clean.u8, noisy-SIGMA.u8 and the saved-as-JPEG noisy-SIGMA-qQUALITY.u8: N x side x side bytes) for reference methods run elsewhere (Benchmarks/reference/bm3d_reference.py).")
     var exportNoisy = false
 
     @Flag(help: "Only write the held-out canvases (up to --limit) as OUT/held-out/NNNNN.png, for timing whole commands on them (Benchmarks/speed.py).")
@@ -71,11 +74,13 @@ struct BenchCommand: ParsableCommand {
         if compareModel != nil && compareEffort != nil { throw ValidationError("--compare-model and --compare-effort: one comparison at a time") }
         if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
         if let valFraction, !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
+        if noiseLevels == nil { throw ValidationError("--noise takes levels in 1...255, comma-separated") }
+        if jpegQualities == nil { throw ValidationError("--jpeg-noise takes JPEG qualities in 1...100, comma-separated, or none") }
     }
 
     func run() throws {
         let reportFiles = denoiseOnly ? [] : ["results.csv", "report.md", "rd-psnr.svg", "rd-ssim.svg", "grid.png"]
-        let files = exportHeldOut ? [] : reportFiles + (denoise || denoiseOnly ? ["denoise.md", "denoise.csv", "denoise-grid.png"] : [])
+        let files = exportHeldOut ? [] : reportFiles + (denoise || denoiseOnly ? ["denoise.md", "denoise.csv", "denoise-jpeg.csv", "denoise-grid.png"] : [])
         for file in files where !force && Files.exists(out + "/" + file) {
             throw ImageError(file: out + "/" + file, problem: "already exists (use --force to replace the report)")
         }
@@ -130,14 +135,23 @@ struct BenchCommand: ParsableCommand {
         Terminal.info("wrote \(out)/report.md, results.csv, rd-psnr.svg, rd-ssim.svg, grid.png", quiet: common.quiet)
     }
 
+    /// --noise's levels, or nil when one is not a number in 1...255.
+    var noiseLevels: [Double]? { Self.commaSeparated(noise) { Double($0).flatMap { $0 >= 1 && $0 < 256 ? $0 : nil } } }
+    /// --jpeg-noise's qualities (none for `none`), or nil when one is not a quality in 1...100.
+    var jpegQualities: [Int]? { jpegNoise == "none" ? [] : Self.commaSeparated(jpegNoise) { Int($0).flatMap { (1...100).contains($0) ? $0 : nil } } }
+
+    static func commaSeparated<T>(_ list: String, _ parse: (String) -> T?) -> [T]? {
+        let values = list.split(separator: ",", omittingEmptySubsequences: false).map { parse($0.trimmingCharacters(in: .whitespaces)) }
+        return values.isEmpty || values.contains { $0 == nil } ? nil : values.map { $0! }
+    }
+
     func runDenoise(models: [CodecModel], images: [GrayImage], command: String, about: String) throws {
-        let levels = noise.split(separator: ",").compactMap { Double($0.filter { $0 != " " }) }
-        guard !levels.isEmpty, levels.allSatisfy({ $0 > 0 && $0 < 256 }) else { throw ValidationError("--noise takes levels in 1...255, comma-separated") }
+        let (levels, qualities) = (noiseLevels ?? [], jpegQualities ?? [])
         // The model that fits the clean held-out images best (lowest energy), e.g. faces for LFW.
         let probe = Array(images.prefix(8))
         let priors = models.map(Prior.init)
         let model = Denoiser.bestPrior(among: priors, for: probe, sigmas: probe.map { _ in 5 })
-        let study = DenoiseBench(model: model, priors: priors, images: images, noiseLevels: levels)
+        let study = DenoiseBench(model: model, priors: priors, images: images, noiseLevels: levels, jpegQualities: qualities)
         if exportNoisy {
             let folder = out + "/denoise-inputs"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -145,21 +159,27 @@ struct BenchCommand: ParsableCommand {
             for sigma in levels {
                 try Files.writeAtomically(study.noisyImages(sigma: sigma).flatMap { $0.bytes() },
                                           to: folder + "/noisy-\(Int(sigma)).u8", overwrite: true)
+                for quality in qualities {
+                    try Files.writeAtomically(study.noisyJPEGs(sigma: sigma, quality: quality).flatMap { $0.bytes() },
+                                              to: folder + "/noisy-\(Int(sigma))-q\(quality).u8", overwrite: true)
+                }
             }
         }
-        let progress = Progress("denoising study", total: levels.count, quiet: common.quiet)
-        let (rows, examples, counts) = study.run { progress.update($0, unit: "levels") }
+        let progress = Progress("denoising study", total: levels.count * (1 + qualities.count), quiet: common.quiet)
+        let (rows, examples, counts) = study.run { progress.update($0, unit: "parts") }
+        let jpegRows = try study.runJPEG { progress.update(levels.count + $0, unit: "parts") }
         progress.finish()
         let latency = study.singleImageSeconds(sigma: 25)
         let md = DenoiseBench.markdown(rows: rows, title: "vaecodec denoising study on \(data)", command: command,
                                        description: [about, "model: \(model.name) (\(model.vae.config.summary))"], singleImageSeconds: latency,
-                                       counts: counts)
+                                       counts: counts) + DenoiseBench.jpegMarkdown(jpegRows)
         try Files.writeAtomically(Array(md.utf8), to: out + "/denoise.md", overwrite: force)
         try Files.writeAtomically(Array(DenoiseBench.csv(rows).utf8), to: out + "/denoise.csv", overwrite: force)
+        try Files.writeAtomically(Array(DenoiseBench.jpegCSV(jpegRows).utf8), to: out + "/denoise-jpeg.csv", overwrite: force)
         let gridSigma = levels.contains(25) ? 25 : levels[0]
         try Files.writeAtomically(try DenoiseBench.grid(clean: images, examples: examples[gridSigma] ?? [:], sigma: gridSigma).png(),
                                   to: out + "/denoise-grid.png", overwrite: force)
-        Terminal.info("wrote \(out)/denoise.md, denoise.csv, denoise-grid.png", quiet: common.quiet)
+        Terminal.info("wrote \(out)/denoise.md, denoise.csv, denoise-jpeg.csv, denoise-grid.png", quiet: common.quiet)
     }
 
     /// The split the models were trained on (`VAECodec.trainingSplit`), so that bench measures only images they never

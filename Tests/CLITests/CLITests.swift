@@ -297,6 +297,32 @@ struct CLI {
         #expect(!CLI.files(in: dir).contains("r3"))
     }
 
+    /// The denoising study's saved-noisy part: its inputs exported for BM3D, its table and CSV, and malformed lists refused.
+    @Test func benchDenoiseStudiesNoiseSavedAsJPEG() throws {
+        let dir = try CLI.temporaryDirectory()
+        let trained = try CLI.run(["train", "--data", CLI.fixture("images"), "--canvas", "32", "--arch", "mlp", "--hidden", "16", "--latent", "4",
+                                   "--epochs", "1", "--val-fraction", "0.3", "--out", "m.safetensors", "-q"], in: dir)
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let bench = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--denoise-only", "--noise", "20",
+                                 "--jpeg-noise", "80", "--export-noisy", "--out", "d", "-q"], in: dir)
+        #expect(bench.status == 0, "\(bench.stderr)")
+        let report = try String(contentsOfFile: dir + "/d/denoise.md", encoding: .utf8)
+        #expect(report.contains("## Noisy images saved as JPEG") && report.contains("\n| 20 | 80 | "), "\(report)")
+        let clean = try #require(FileManager.default.contents(atPath: dir + "/d/denoise-inputs/clean.u8"))
+        let saved = try #require(FileManager.default.contents(atPath: dir + "/d/denoise-inputs/noisy-20-q80.u8"))
+        #expect(saved.count == clean.count && saved != clean)
+        let csv = try String(contentsOfFile: dir + "/d/denoise-jpeg.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 1 + 4 * clean.count / (32 * 32) && csv[1].hasPrefix("20,80,\"noisy JPEG\",0,"), "\(csv.prefix(2))")
+        for (option, value, message) in [("--jpeg-noise", "90,0", "--jpeg-noise takes JPEG qualities in 1...100"),
+                                         ("--jpeg-noise", "90,", "--jpeg-noise takes JPEG qualities"),
+                                         ("--noise", "15,x", "--noise takes levels in 1...255")] {
+            let refused = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--denoise-only", option, value,
+                                       "--out", "e"], in: dir)
+            #expect(refused.status != 0 && refused.stderr.contains(message), "\(refused.stderr)")
+            #expect(!CLI.files(in: dir).contains("e"))
+        }
+    }
+
     /// `split` writes train's canvases as an IDX pair that `train` and `calibrate` take as data, and keeps what exists.
     @Test func splitWritesDataTheOtherCommandsRead() throws {
         let dir = try CLI.temporaryDirectory()

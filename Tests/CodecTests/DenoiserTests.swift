@@ -22,6 +22,38 @@ import Imaging
         #expect(NoiseEstimator.sigma(smooth) < 1)
     }
 
+    /// Noise clipped at 0 over a digit's black background, rounded as a saved image is: the Haar estimate alone reads
+    /// about 0.6 of the deviation, the clipped region's reads it, and a clean digit (a flat, unspeckled background)
+    /// still reads near 0. An inverted digit exercises the clip at 255.
+    @Test(arguments: [15.0, 25.0, 50.0])
+    func noiseEstimateSeesThroughClipping(sigma: Double) {
+        let digit = CodecFixture.image("digit-7.png")
+        func saved(_ image: GrayImage) -> GrayImage {
+            GrayImage(width: image.width, height: image.height, pixels: image.pixels.map { min(max($0.rounded(), 0), 255) })
+        }
+        let noisy = saved(Self.noisy(digit, sigma: Float(sigma), seed: 9))
+        #expect(NoiseEstimator.haarSigma(noisy) < 0.8 * sigma)
+        #expect(abs(NoiseEstimator.sigma(noisy) - sigma) / sigma < 0.15, "estimated \(NoiseEstimator.sigma(noisy))")
+        let inverted = GrayImage(width: 64, height: 64, pixels: digit.pixels.map { 255 - $0 })
+        let noisyInverted = saved(Self.noisy(inverted, sigma: Float(sigma), seed: 10))
+        #expect(abs(NoiseEstimator.sigma(noisyInverted) - sigma) / sigma < 0.15, "estimated \(NoiseEstimator.sigma(noisyInverted))")
+        #expect(NoiseEstimator.sigma(digit) < 1 && NoiseEstimator.sigma(inverted) < 1)
+    }
+
+    /// A noisy face saved as JPEG carries the grid's trace; the same face with white noise, saved losslessly, does not.
+    /// The denoiser then leaves SURE, which assumes white noise, for the fixed share of the prior's pilot.
+    @Test(arguments: [90, 75])
+    func jpegTraceTellsSavedNoiseFromWhiteNoise(quality: Int) throws {
+        let face = CodecFixture.image("face-lfw-64.png")
+        let noisy = GrayImage(width: 64, height: 64, pixels: Self.noisy(face, sigma: 20, seed: 11).pixels.map { min(max($0.rounded(), 0), 255) })
+        let saved = try ImageCodec.decode(ImageCodec.encodeJPEG(noisy.image(), quality: quality), name: "noisy.jpg").image.gray()
+        #expect(JPEGTrace.score(noisy) < JPEGTrace.threshold / 2, "white noise scored \(JPEGTrace.score(noisy))")
+        #expect(JPEGTrace.score(saved) > JPEGTrace.threshold * 2, "quality \(quality) scored \(JPEGTrace.score(saved))")
+        let blend = Denoiser.Blend(prior: GaussianBlur.apply(face, sigma: 3).pixels, observationWeight: [Float](repeating: 0.3, count: 4096))
+        #expect(Denoiser.sureChoice(saved, blend: blend, sigma: 20).weight == Denoiser.jpegPilotWeight)
+        #expect(Denoiser.pilotWeights.contains(Denoiser.sureChoice(noisy, blend: blend, sigma: 20).weight))
+    }
+
     @Test func wienerWithAGoodPilotRemovesNoise() {
         let clean = CodecFixture.image("face-lfw-64.png")
         let noisy = Self.noisy(clean, sigma: 25, seed: 4)
@@ -42,7 +74,9 @@ import Imaging
         let clean = CodecFixture.image("face-lfw-64.png")
         let noisy = Self.noisy(clean, sigma: 20, seed: 7)
         let blend = Denoiser.Blend(prior: GaussianBlur.apply(clean, sigma: 3).pixels, observationWeight: [Float](repeating: 0.3, count: 4096))
-        let candidates = try #require(Denoiser.sureCandidates(noisy, blend: blend, sigma: 20))
+        let blur = DCTWiener.blurPilot(noisy, sigma: 20)
+        let interior = try #require(Denoiser.sureInterior(noisy, blur: blur, sigma: 20))
+        let candidates = Denoiser.sureCandidates(noisy, blend: blend, blur: blur, interior: interior, sigma: 20)
         let trueMSE = candidates.map { c in zip(c.image.pixels, clean.pixels).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / 4096 }
         #expect(candidates.map(\.weight) == Denoiser.pilotWeights)
         for i in 1..<candidates.count {
@@ -54,7 +88,7 @@ import Imaging
         let digit = CodecFixture.image("digit-7.png")
         let digitBlend = Denoiser.Blend(prior: digit.pixels, observationWeight: [Float](repeating: 0.3, count: digit.pixels.count))
         let noisyDigit = Self.noisy(digit, sigma: 20, seed: 8)
-        #expect(Denoiser.sureCandidates(noisyDigit, blend: digitBlend, sigma: 20) == nil)
+        #expect(Denoiser.sureInterior(noisyDigit, blur: DCTWiener.blurPilot(noisyDigit, sigma: 20), sigma: 20) == nil)
         #expect(Denoiser.sureChoice(noisyDigit, blend: digitBlend, sigma: 20).weight == 1)
     }
 
