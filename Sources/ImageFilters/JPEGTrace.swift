@@ -5,9 +5,10 @@ import Imaging
 /// of them to 0. Noise that came after, or white Gaussian noise alone, leaves as few coefficients near 0 on that grid
 /// as on the grid shifted by half a block, so the difference of the two shares is the trace.
 ///
-/// Measured on 100 held-out LFW faces (64x64; `vaecodec bench --denoise`'s inputs): Gaussian noise of sigma 15, 25
-/// or 50 scores -0.015 to 0.017, clean faces -0.037 to 0.068, and the same noisy faces saved at quality 90 or 75
-/// score 0.07 to 0.72 (the lowest at sigma 50 and quality 90, where the noise outgrows the steps).
+/// Measured on 300 held-out LFW faces (64x64; `vaecodec bench --denoise`'s inputs): Gaussian noise of sigma 15, 25
+/// or 50 scores -0.021 to 0.018, and the same noisy faces saved at quality 90 or 75 score 0.066 to 0.73 (the lowest
+/// at sigma 50 and quality 90, where the noise outgrows the steps). Clean faces score -0.052 to 0.068: without noise
+/// both grids' coefficients sit near 0, and the score means little.
 public enum JPEGTrace {
     /// The coefficients (k, l) with k + l at least this, of 8x8 blocks: the frequencies JPEG's steps are widest at.
     static let highFrequency = 6

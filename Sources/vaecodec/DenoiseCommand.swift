@@ -9,12 +9,15 @@ struct DenoiseCommand: ParsableCommand {
         discussion: """
             The latent is fitted to the image by MAP (the decoder's likelihood plus the prior, from the encoder's \
             mean), the decoder's picture is blended with the image by their variances, and that blend (or an even \
-            mix of it with a blur, whichever Stein's unbiased risk estimate prefers) pilots a Wiener filter in \
+            mix of it with a blur, whichever Stein's unbiased risk estimate prefers; a quarter of it for noise saved \
+            as JPEG, which SURE misjudges) pilots a Wiener filter in \
             sliding 8x8 DCT blocks. Of a family, the global-latent member with the best held-out ELBO serves as the prior (the grid \
             ones are for compression); with --model auto each image takes the family that explains it best. Without --sigma the noise level is estimated from the image \
-            (median absolute Haar detail / 0.6745) and printed. The output is INPUT.denoised.EXT beside each \
+            (median absolute Haar detail / 0.6745, or the spread of the noise over a background clipped at black or white, \
+            whichever is larger) and printed; for noise saved as JPEG at quality 90 or below on a black background (a digit), \
+            the estimate falls short and --sigma serves better. The output is INPUT.denoised.EXT beside each \
             input unless -o is given; existing files are kept unless --force. An image the model cannot draw \
-            (say, not a face for the face model) gets a warning: the result would be the model's guess.
+            (say, not a face for the face model) gets a warning and the same Wiener filter piloted by a blur, not by the model's guess.
             """)
 
     @Argument(help: "PNG or JPEG images ('-' reads stdin).")
