@@ -401,19 +401,33 @@ public enum NoiseEstimator {
         max(haarSigma(image), clippedSigma(image, at: 0), clippedSigma(image, at: 255))
     }
 
+    /// The Haar estimate, then twice more over the blocks whose mean lies 1.5 sigma inside 0...255 when they are at
+    /// least half the image: a block's mean and its diagonal detail are independent under Gaussian noise, so choosing
+    /// blocks by their mean leaves the detail's spread as it was, while blocks near 0 or 255 lose part of their noise
+    /// to clipping. On 300 held-out faces at sigma 50 the estimate went from 47.0 (1% of faces below 39.3) to 49.7
+    /// (below 42.2); at 15 and 25 it moved by at most 0.4. Clean digits, whose mid-gray blocks are all edges, keep 0.
     static func haarSigma(_ image: GrayImage) -> Double {
-        var details: [Float] = []
+        var details: [Float] = [], means: [Float] = []
         details.reserveCapacity(image.width * image.height / 4)
+        means.reserveCapacity(image.width * image.height / 4)
         for y in stride(from: 0, to: image.height - 1, by: 2) {
             for x in stride(from: 0, to: image.width - 1, by: 2) {
                 let p = image.pixels, w = image.width
-                let d = (p[y * w + x] - p[y * w + x + 1] - p[(y + 1) * w + x] + p[(y + 1) * w + x + 1]) / 2
-                details.append(abs(d))
+                let (a, b, c, d) = (p[y * w + x], p[y * w + x + 1], p[(y + 1) * w + x], p[(y + 1) * w + x + 1])
+                details.append(abs(a - b - c + d) / 2)
+                means.append((a + b + c + d) / 4)
             }
         }
+        func medianSigma(_ values: [Float]) -> Double { Double(values.sorted()[values.count / 2]) / 0.6745 }
         guard !details.isEmpty else { return 0 }
-        details.sort()
-        return Double(details[details.count / 2]) / 0.6745
+        var sigma = medianSigma(details)
+        for _ in 0..<2 {
+            let margin = Float(1.5 * sigma)
+            let inside = details.indices.filter { means[$0] > margin && means[$0] < 255 - margin }
+            guard inside.count * 2 >= details.count else { break }
+            sigma = medianSigma(inside.map { details[$0] })
+        }
+        return sigma
     }
 
     /// The smallest share of the image at a clip level for `clippedSigma` to read it: a background, not a stroke.

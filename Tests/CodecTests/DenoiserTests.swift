@@ -40,6 +40,26 @@ import Imaging
         #expect(NoiseEstimator.sigma(digit) < 1 && NoiseEstimator.sigma(inverted) < 1)
     }
 
+    /// A face at sigma 50 loses over 5% of its pixels to 255 (its bright background), and the median diagonal detail
+    /// of all blocks reads the noise low; over the blocks that sit inside the range it reads it within 10%.
+    @Test func noiseEstimateSkipsBlocksNearTheClipLevels() {
+        let face = CodecFixture.image("face-lfw-64.png")
+        let noisy = GrayImage(width: 64, height: 64, pixels: Self.noisy(face, sigma: 50, seed: 12).pixels.map { min(max($0.rounded(), 0), 255) })
+        #expect(noisy.pixels.filter { $0 == 255 }.count > 4096 / 20)
+        let p = noisy.pixels
+        var allBlocks: [Float] = []
+        for y in stride(from: 0, to: 64, by: 2) {
+            for x in stride(from: 0, to: 64, by: 2) {
+                let (a, b, c, d) = (p[y * 64 + x], p[y * 64 + x + 1], p[y * 64 + 64 + x], p[y * 64 + 65 + x])
+                allBlocks.append(abs(a - b - c + d) / 2)
+            }
+        }
+        allBlocks.sort()
+        let naive = Double(allBlocks[allBlocks.count / 2]) / 0.6745
+        let estimate = NoiseEstimator.sigma(noisy)
+        #expect(naive < 48 && estimate > naive + 2 && abs(estimate - 50) < 5, "estimated \(estimate), all blocks \(naive)")
+    }
+
     /// A noisy face saved as JPEG carries the grid's trace; the same face with white noise, saved losslessly, does not.
     /// The denoiser then leaves SURE, which assumes white noise, for the fixed share of the prior's pilot.
     @Test(arguments: [90, 75])
