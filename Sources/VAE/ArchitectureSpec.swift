@@ -216,6 +216,10 @@ extension VAEConfig {
         return total
     }
 
+    /// Multiply-adds ×2 of decoding one image: the decoder's forward pass, what `decompress` computes per file (the
+    /// entropy decoding and a hyperprior's integer h_s are not counted; they are a few thousand operations).
+    public var decoderFlopsPerImage: Double { decoderLayers.map(\.forwardFlops).reduce(0, +) }
+
     /// Multiply-adds ×2 of one image's training step: each layer's forward product once, and backward twice
     /// (weight gradient and input gradient), except the first layer, which needs no input gradient.
     /// Elementwise work is not counted; this is the rate to compare with a plain sgemm.

@@ -129,7 +129,7 @@ struct BenchCommand: ParsableCommand {
         let report = RateDistortionReport(
             title: "vaecodec bench on \(data)", command: command,
             description: [about,
-                          "models: " + models.map { "\($0.name) (\($0.vae.config.summary), id 0x\(String($0.modelID, radix: 16)))" }.joined(separator: "; ")],
+                          "models: " + models.map { "\($0.name) (\($0.vae.config.summary), decoder \(fixed($0.vae.config.decoderFlopsPerImage / 1e6)) MFLOP per image, id 0x\(String($0.modelID, radix: 16)))" }.joined(separator: "; ")],
             rows: rows + references, timing: timing, images: images, bench: bench)
         try report.write(to: out, overwrite: force)
         Terminal.info("wrote \(out)/report.md, results.csv, rd-psnr.svg, rd-ssim.svg, grid.png", quiet: common.quiet)

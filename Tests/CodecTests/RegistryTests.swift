@@ -65,3 +65,20 @@ import NeuralNet
         #expect(throws: ContainerError.self) { try VAEFile.decompress(bytes, name: "f.vae", registry: Self.fixtures) }
     }
 }
+
+/// docs/MODELS.md's "At a glance" table states each shipped model's decoder cost; it must be the architecture's.
+@Suite struct ModelCardTests {
+    @Test func modelCardsStateEachDecodersFLOPs() throws {
+        let cards = try String(contentsOfFile: CodecFixture.root + "/docs/MODELS.md", encoding: .utf8).split(separator: "\n")
+        let header = try #require(cards.first { $0.hasPrefix("| model | arch") }).split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        let column = try #require(header.firstIndex(of: "decoder MFLOP"))
+        let shipped = ModelRegistry.shipped()
+        for entry in shipped.models {
+            let model = try shipped.model(named: entry.name)
+            let row = try #require(cards.first { $0.hasPrefix("| \(entry.name) |") }, "\(entry.name)").split(separator: "|")
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            let stated = row[column]
+            #expect(stated == String(format: "%.1f", model.vae.config.decoderFlopsPerImage / 1e6), "\(entry.name): \(stated)")
+        }
+    }
+}
