@@ -44,6 +44,11 @@ public struct DenoiseBench {
         return images.map { Self.addNoise($0, sigma: sigma, rng: &rng) }
     }
 
+    /// An output as a saved image holds it: rounded to 8 bits and clipped to 0...255. The study scores that.
+    static func saved(_ output: GrayImage) -> GrayImage {
+        GrayImage(width: output.width, height: output.height, pixels: output.bytes().map(Float.init))
+    }
+
     /// The noisy inputs at one level saved as JPEG at `quality` (libjpeg-turbo with optimised tables, as `vaecodec`
     /// writes) and decoded: the Gaussian noise partly quantised away, block artefacts added.
     public func noisyJPEGs(sigma: Double, quality: Int) throws -> [GrayImage] {
@@ -75,7 +80,7 @@ public struct DenoiseBench {
                 let estimated = inputs.map(NoiseEstimator.sigma)
                 func record(_ method: String, _ outputs: [GrayImage], _ sigmas: [Double], outOfDomain: [Bool]? = nil) {
                     for (i, output) in outputs.enumerated() {
-                        let rounded = GrayImage(width: output.width, height: output.height, pixels: output.bytes().map(Float.init))
+                        let rounded = Self.saved(output)
                         rows.append(JPEGRow(sigma: sigma, quality: quality, method: method, image: i, psnr: Metrics.psnr(images[i], rounded),
                                             ssim: Metrics.ssim(images[i], rounded), sigmaUsed: sigmas[i], outOfDomain: outOfDomain?[i] ?? false))
                     }
@@ -107,8 +112,7 @@ public struct DenoiseBench {
         md += "| sigma | JPEG quality | " + jpegMethods.map { "\($0) PSNR" }.joined(separator: " | ")
             + " | sigma estimated (mean) | below the input: estimated / given | classical fallback: estimated / given |\n|"
             + String(repeating: "---|", count: jpegMethods.count + 5) + "\n"
-        let keys = Array(Set(rows.map { "\(Int($0.sigma)) \($0.quality)" })).map { $0.split(separator: " ").map { Int($0)! } }
-            .sorted { ($0[0], -$0[1]) < ($1[0], -$1[1]) }
+        let keys = Set(rows.map { [Int($0.sigma), $0.quality] }).sorted { ($0[0], -$0[1]) < ($1[0], -$1[1]) }
         for key in keys {
             let level = rows.filter { Int($0.sigma) == key[0] && $0.quality == key[1] }
             func of(_ method: String) -> [JPEGRow] { level.filter { $0.method == method }.sorted { $0.image < $1.image } }
@@ -144,7 +148,7 @@ public struct DenoiseBench {
             /// Appends the outputs' rows and returns their PSNRs.
             @discardableResult func record(_ method: String, _ outputs: [GrayImage], seconds: Double) -> [Double] {
                 outputs.enumerated().map { i, output in
-                    let rounded = GrayImage(width: output.width, height: output.height, pixels: output.bytes().map(Float.init))
+                    let rounded = Self.saved(output)
                     rows.append(Row(sigma: sigma, method: method, image: i, psnr: Metrics.psnr(images[i], rounded),
                                     ssim: Metrics.ssim(images[i], rounded), seconds: seconds / Double(outputs.count)))
                     if i < 8 { examples[sigma, default: [:]][method, default: []].append(rounded) }
