@@ -389,16 +389,21 @@ public struct Denoiser {
     }
 }
 
-/// Noise level from the image itself: the larger of two estimates.
+/// Noise level from the image itself: the largest of these estimates.
 /// - Donoho & Johnstone's robust estimate on the finest diagonal wavelet band, sigma = median(|HH|) / 0.6745, with HH
 ///   the Haar detail (a - b - c + d) / 2 of each 2x2 block. Edges barely reach that band, so on a clean image it reads
 ///   near 0 and on a noisy one near the noise's deviation.
 /// - Where noise was clipped (`clippedSigma`): a digit's black background keeps about half its noise at 0, and the Haar
 ///   estimate then reads about 0.6 of the deviation (9.0 / 14.6 / 28.6 at sigma 15 / 25 / 50 on 300 MNIST test
 ///   digits, against 15.2 / 24.9 / 48.6 with this one; 300 LFW faces read the same either way).
+/// - For an image saved as JPEG (`JPEGTrace`), which rounds that speckle away, the mean over the clipped background
+///   (`backgroundSigma`).
 public enum NoiseEstimator {
     public static func sigma(_ image: GrayImage) -> Double {
-        max(haarSigma(image), clippedSigma(image, at: 0), clippedSigma(image, at: 255))
+        let clipped = [Float(0), 255].map { level in
+            max(clippedSigma(image, at: level), JPEGTrace.looksQuantised(image) ? backgroundSigma(image, at: level) : 0)
+        }
+        return max(haarSigma(image), clipped.max()!)
     }
 
     /// The Haar estimate, then twice more over the blocks whose mean lies 1.5 sigma inside 0...255 when they are at
@@ -428,6 +433,33 @@ public enum NoiseEstimator {
             sigma = medianSigma(inside.map { details[$0] })
         }
         return sigma
+    }
+
+    /// The deviation of noise clipped at `level` over a background there, from its mean: max(0, n) has mean
+    /// sigma / sqrt(2 pi), and JPEG keeps each block's mean to within a level where it rounds the rest away. The
+    /// background is the 8x8 blocks with a quarter or more of their pixels at the level, and the median of their mean
+    /// distances from it reads the noise; 0 when the image has no such background (8 blocks, and a fifth of the image
+    /// at the level). On 300 MNIST test digits saved at quality 90 with sigma 15 / 25 / 50 it reads 17.4 / 27.2 / 51.3
+    /// (the other estimates 9.1 / 14.7 / 28.3); clean digits read 0.
+    static func backgroundSigma(_ image: GrayImage, at level: Float) -> Double {
+        let (w, h) = (image.width, image.height)
+        guard Double(image.pixels.lazy.filter { $0 == level }.count) >= clippedShare * Double(w * h) else { return 0 }
+        var means: [Double] = []
+        for top in stride(from: 0, through: h - 8, by: 8) {
+            for left in stride(from: 0, through: w - 8, by: 8) {
+                var atLevel = 0, distance = 0.0
+                for y in top..<(top + 8) {
+                    for x in left..<(left + 8) {
+                        let value = image.pixels[y * w + x]
+                        if value == level { atLevel += 1 }
+                        distance += Double(abs(value - level))
+                    }
+                }
+                if atLevel * 4 >= 64 { means.append(distance / 64) }
+            }
+        }
+        guard means.count >= 8 else { return 0 }
+        return means.sorted()[means.count / 2] * (2 * Double.pi).squareRoot()
     }
 
     /// The smallest share of the image at a clip level for `clippedSigma` to read it: a background, not a stroke.

@@ -14,8 +14,7 @@ struct DenoiseCommand: ParsableCommand {
             sliding 8x8 DCT blocks. Of a family, the global-latent member with the best held-out ELBO serves as the prior (the grid \
             ones are for compression); with --model auto each image takes the family that explains it best. Without --sigma the noise level is estimated from the image \
             (median absolute Haar detail / 0.6745, or the spread of the noise over a background clipped at black or white, \
-            whichever is larger) and printed; for noise saved as JPEG at quality 90 or below on a black background (a digit), \
-            the estimate falls short and --sigma serves better. The output is INPUT.denoised.EXT beside each \
+            whichever is larger) and printed. The output is INPUT.denoised.EXT beside each \
             input unless -o is given; existing files are kept unless --force. An image the model cannot draw \
             (say, not a face for the face model) gets a warning and the same Wiener filter piloted by a blur, not by the model's guess.
             """)

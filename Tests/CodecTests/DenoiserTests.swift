@@ -40,6 +40,19 @@ import Imaging
         #expect(NoiseEstimator.sigma(digit) < 1 && NoiseEstimator.sigma(inverted) < 1)
     }
 
+    /// A noisy digit saved as JPEG: the rounding smooths the background's speckle, so the Haar and clipped-speckle
+    /// estimates read low, and the background's mean (`backgroundSigma`) reads the noise.
+    @Test(arguments: [15.0, 25.0, 50.0])
+    func noiseEstimateReadsADigitSavedAsJPEG(sigma: Double) throws {
+        let digit = CodecFixture.image("digit-7.png")
+        let noisy = GrayImage(width: 64, height: 64, pixels: Self.noisy(digit, sigma: Float(sigma), seed: 13).pixels.map { min(max($0.rounded(), 0), 255) })
+        let saved = try ImageCodec.decode(ImageCodec.encodeJPEG(noisy.image(), quality: 90), name: "noisy.jpg").image.gray()
+        #expect(JPEGTrace.looksQuantised(saved))
+        #expect(max(NoiseEstimator.haarSigma(saved), NoiseEstimator.clippedSigma(saved, at: 0)) < 0.8 * sigma)
+        #expect(abs(NoiseEstimator.sigma(saved) - sigma) / sigma < 0.2, "estimated \(NoiseEstimator.sigma(saved))")
+        #expect(NoiseEstimator.backgroundSigma(digit, at: 0) == 0)
+    }
+
     /// A face at sigma 50 loses over 5% of its pixels to 255 (its bright background), and the median diagonal detail
     /// of all blocks reads the noise low; over the blocks that sit inside the range it reads it within 10%.
     @Test func noiseEstimateSkipsBlocksNearTheClipLevels() {
