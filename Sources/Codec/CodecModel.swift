@@ -41,9 +41,10 @@ public final class CodecModel: ReplicableModel {
         CodecModel(name: name, vae: vae.replica(), ladder: ladder, training: training, fingerprint: fingerprint)
     }
 
-    static func computeFingerprint(vae: VAEModel, ladder: RateLadder, roundedToHalf: Bool = false) -> UInt64 {
+    /// - storage: the fingerprint of the weights as a file stored that way gives them back.
+    static func computeFingerprint(vae: VAEModel, ladder: RateLadder, storage: WeightStorage = .float32) -> UInt64 {
         var hash = FNV1a64()
-        for p in vae.parameters { hash.add(roundedToHalf ? p.value.data.map { Float(Float16($0)) } : p.value.data) }
+        for p in vae.parameters { hash.add(storage.stored(p.value.data, shape: p.value.shape)) }
         for (_, entry) in ladderTensors(ladder) { hash.add(entry.bytes) }
         return hash.value
     }
@@ -84,11 +85,11 @@ public final class CodecModel: ReplicableModel {
 
     // MARK: Files
 
-    /// The model file. With `halfPrecision` its weights are rounded to F16, so the file is a different model: its
+    /// The model file. Stored in F16 or I8 (`weights`) its weights are rounded, so the file is a different model: its
     /// stored fingerprint is that of the rounded weights, which is what loading it computes (and names its .vae files).
-    public func serialized(halfPrecision: Bool = false) -> [UInt8] {
-        let stored = halfPrecision ? Self.computeFingerprint(vae: vae, ladder: ladder, roundedToHalf: true) : fingerprint
-        return ModelFile.serialize(vae, training: training, halfPrecision: halfPrecision,
+    public func serialized(weights: WeightStorage = .float32) -> [UInt8] {
+        let stored = weights == .float32 ? fingerprint : Self.computeFingerprint(vae: vae, ladder: ladder, storage: weights)
+        return ModelFile.serialize(vae, training: training, weights: weights,
                                    extraTensors: Self.ladderTensors(ladder), extraMetadata: [Self.fingerprintKey: Self.hex(stored)])
     }
 

@@ -6,12 +6,12 @@ import Foundation
 /// PyTorch (`safetensors.torch.load_file`) and NumPy tools open these files directly.
 public struct SafeTensors: Sendable {
     public enum DType: String, Sendable, CaseIterable {
-        case f32 = "F32", f16 = "F16", i32 = "I32", i16 = "I16", u16 = "U16", u8 = "U8"
+        case f32 = "F32", f16 = "F16", i32 = "I32", i16 = "I16", u16 = "U16", u8 = "U8", i8 = "I8"
         public var size: Int {
             switch self {
             case .f32, .i32: 4
             case .f16, .i16, .u16: 2
-            case .u8: 1
+            case .u8, .i8: 1
             }
         }
     }
@@ -46,6 +46,13 @@ public struct SafeTensors: Sendable {
         public init(_ values: [UInt16], shape: [Int]) {
             self.init(dtype: .u16, shape: shape, bytes: littleEndianBytes(values))
         }
+
+        public init(_ values: [Int8], shape: [Int]) {
+            self.init(dtype: .i8, shape: shape, bytes: values.map { UInt8(bitPattern: $0) })
+        }
+
+        /// Values of an I8 tensor; nil for other dtypes.
+        public var int8s: [Int8]? { dtype == .i8 ? bytes.map { Int8(bitPattern: $0) } : nil }
 
         /// Float values of an F32 or F16 tensor; nil for integer dtypes.
         public var floats: [Float]? {

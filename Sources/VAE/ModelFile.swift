@@ -16,9 +16,9 @@ public struct ModelFile {
     public var extraTensors: [String: SafeTensors.Entry]
     public var metadata: [String: String]
 
-    /// - halfPrecision: weights as F16 (half the size; for shipped models). Checkpoints stay F32.
+    /// - weights: how the parameters are stored (`WeightStorage`); checkpoints stay F32.
     public static func serialize(_ model: VAEModel, training: TrainingState?, optimizerState: Bool = false,
-                                 halfPrecision: Bool = false, extraTensors: [(String, SafeTensors.Entry)] = [],
+                                 weights: WeightStorage = .float32, extraTensors: [(String, SafeTensors.Entry)] = [],
                                  extraMetadata: [String: String] = [:]) -> [UInt8] {
         var file = SafeTensors(metadata: extraMetadata)
         file.metadata["format"] = formatTag
@@ -26,7 +26,7 @@ public struct ModelFile {
         file.metadata["config"] = jsonString(model.config)
         if let training { file.metadata["training"] = jsonString(training) }
         for p in model.parameters {
-            file.add(p.name, SafeTensors.Entry(p.value.data, shape: p.value.shape, halfPrecision: halfPrecision))
+            for (name, entry) in weights.entries(p.name, p.value.data, shape: p.value.shape) { file.add(name, entry) }
         }
         if optimizerState {
             let adam = model.optimizer
@@ -89,8 +89,18 @@ public struct ModelFile {
             known.insert(p.name)
             guard let info = file[p.name] else { throw fail("tensor \"\(p.name)\" is missing") }
             guard info.shape == p.value.shape else { throw fail("tensor \"\(p.name)\" has shape \(info.shape), expected \(p.value.shape)") }
+            if info.dtype == .i8 {
+                let scaleName = p.name + WeightStorage.scaleSuffix
+                known.insert(scaleName)
+                guard let codes = try file.entry(p.name)?.int8s, let scales = try file.entry(scaleName), scales.shape == [info.shape[0]],
+                      let rowScales = scales.floats, rowScales.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                    throw fail("tensor \"\(p.name)\" is I8 without a valid \"\(scaleName)\" (F32 or F16, one finite scale >= 0 per row)")
+                }
+                p.value.data = WeightStorage.dequantize(codes, rowScales: rowScales)
+                continue
+            }
             let read = try p.value.data.withUnsafeMutableBufferPointer { try file.readFloats(p.name, into: $0) }
-            guard read else { throw fail("tensor \"\(p.name)\" has dtype \(info.dtype.rawValue), expected F32 or F16") }
+            guard read else { throw fail("tensor \"\(p.name)\" has dtype \(info.dtype.rawValue), expected F32, F16 or I8") }
             guard p.value.data.allSatisfy(\.isFinite) else { throw fail("tensor \"\(p.name)\" holds non-finite values") }
         }
         if let stepText = file.metadata["adam_step"] {
@@ -121,6 +131,59 @@ public struct ModelFile {
             training = decoded
         }
         return ModelFile(model: model, training: training, extraTensors: extras, metadata: file.metadata)
+    }
+}
+
+/// How a model file stores its parameters.
+public enum WeightStorage: String, Sendable, CaseIterable {
+    /// F32: exact; checkpoints and training outputs.
+    case float32
+    /// F16: half the size, about 3 significant digits.
+    case float16
+    /// Weight matrices and kernels (two or more dimensions) as I8 codes q with one scale s per index of the first
+    /// dimension, stored as "NAME.scale" (F32): w = q s, s = max |w| / 127 over the row, |q| <= 127. A quarter of
+    /// F32's size; biases and other vectors stay F16.
+    case int8
+
+    static let scaleSuffix = ".scale"
+
+    /// The tensors that store `values` (shape `shape`) under `name`.
+    public func entries(_ name: String, _ values: [Float], shape: [Int]) -> [(String, SafeTensors.Entry)] {
+        guard self == .int8, shape.count >= 2 else {
+            return [(name, SafeTensors.Entry(values, shape: shape, halfPrecision: self != .float32))]
+        }
+        let (codes, scales) = Self.quantize(values, rows: shape[0])
+        return [(name, SafeTensors.Entry(codes, shape: shape)), (name + Self.scaleSuffix, SafeTensors.Entry(scales, shape: [shape[0]]))]
+    }
+
+    /// The values a file stored this way gives back when loaded: what a model's fingerprint must be computed from.
+    public func stored(_ values: [Float], shape: [Int]) -> [Float] {
+        switch self {
+        case .float32: return values
+        case .float16: return values.map { Float(Float16($0)) }
+        case .int8:
+            guard shape.count >= 2 else { return values.map { Float(Float16($0)) } }
+            let (codes, scales) = Self.quantize(values, rows: shape[0])
+            return Self.dequantize(codes, rowScales: scales)
+        }
+    }
+
+    static func quantize(_ values: [Float], rows: Int) -> (codes: [Int8], scales: [Float]) {
+        let rowLength = values.count / rows
+        var codes = [Int8](repeating: 0, count: values.count), scales = [Float](repeating: 0, count: rows)
+        for r in 0..<rows {
+            let row = (r * rowLength)..<((r + 1) * rowLength)
+            let scale = (values[row].map { abs($0) }.max() ?? 0) / 127
+            scales[r] = scale
+            guard scale > 0 else { continue }
+            for i in row { codes[i] = Int8(max(-127, min(127, (values[i] / scale).rounded()))) }
+        }
+        return (codes, scales)
+    }
+
+    static func dequantize(_ codes: [Int8], rowScales: [Float]) -> [Float] {
+        let rowLength = codes.count / max(1, rowScales.count)
+        return codes.indices.map { Float(codes[$0]) * rowScales[$0 / max(1, rowLength)] }
     }
 }
 

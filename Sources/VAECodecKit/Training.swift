@@ -15,15 +15,15 @@ extension VAECodec {
         /// Start from this model file's weights (same architecture; likelihood and beta may differ).
         public var initialWeights: String?
         /// Store the final weights as 16-bit floats.
-        public var halfPrecision: Bool
+        public var weights: WeightStorage
         /// Replace an existing model file (and checkpoint).
         public var overwrite: Bool
 
         public init(data: DatasetSpec, output: String, config: VAEConfig, options: TrainingOptions = .init(),
                     validationFraction: Double = 0.1, resume: Bool = false, initialWeights: String? = nil,
-                    halfPrecision: Bool = false, overwrite: Bool = false) {
+                    weights: WeightStorage = .float32, overwrite: Bool = false) {
             (self.data, self.output, self.config, self.options, self.validationFraction) = (data, output, config, options, validationFraction)
-            (self.resume, self.initialWeights, self.halfPrecision, self.overwrite) = (resume, initialWeights, halfPrecision, overwrite)
+            (self.resume, self.initialWeights, self.weights, self.overwrite) = (resume, initialWeights, weights, overwrite)
         }
 
         public var checkpoint: String { output + ".checkpoint" }
@@ -97,7 +97,7 @@ extension VAECodec {
                 _ = events(.epoch(record))
             }
             let codecModel = try calibrate(model, name: job.output, on: train, training: state()) { _ = events(.fitting(done: $0, total: train.count)) }
-            try Files.writeAtomically(codecModel.serialized(halfPrecision: job.halfPrecision), to: job.output, overwrite: job.overwrite || job.resume)
+            try Files.writeAtomically(codecModel.serialized(weights: job.weights), to: job.output, overwrite: job.overwrite || job.resume)
             return codecModel
         }
     }
@@ -127,7 +127,7 @@ extension VAECodec {
     ///     record, nil or the recorded share.
     ///   - seed: the split's seed, likewise (nil: 1).
     ///   - output: the codec model file to write.
-    ///   - halfPrecision: store the weights as 16-bit floats.
+    ///   - weights: how to store the weights (`WeightStorage`: F32, F16 or I8 with a scale per row).
     ///   - overwrite: replace an existing `output`.
     ///   - loading: images read so far, and in all.
     ///   - progress: training images encoded so far, and in all.
@@ -135,7 +135,7 @@ extension VAECodec {
     ///   `data`, `validationFraction` or `seed` ask for a split other than the model's training record.
     @discardableResult
     public static func calibrate(modelFile path: String, data: DatasetSpec, validationFraction: Double? = nil, seed: UInt64? = nil,
-                                 output: String, halfPrecision: Bool = false, overwrite: Bool = false,
+                                 output: String, weights: WeightStorage = .float32, overwrite: Bool = false,
                                  loading: @Sendable (Int, Int) -> Void = { _, _ in },
                                  progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws(VAECodecError) -> CodecModel {
         try VAECodecError.naming(path) {
@@ -150,7 +150,7 @@ extension VAECodec {
             let codecModel = try CodecModel.fit(name: output, vae: file.model, on: train, training: state, hyperprior: hyperprior) {
                 progress($0, train.count)
             }
-            try Files.writeAtomically(codecModel.serialized(halfPrecision: halfPrecision), to: output, overwrite: overwrite)
+            try Files.writeAtomically(codecModel.serialized(weights: weights), to: output, overwrite: overwrite)
             return codecModel
         }
     }

@@ -85,8 +85,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Start from this model file's weights (same architecture; the likelihood and --beta may differ): moves a trained model to another rate-distortion point.")
     var initFrom: String?
 
-    @Flag(help: "Store the final model's weights as 16-bit floats (half the size; checkpoints stay 32-bit).")
-    var halfPrecision = false
+    @OptionGroup var weights: WeightOptions
 
     @Flag(help: "Overwrite an existing model file.")
     var force = false
@@ -128,7 +127,7 @@ struct TrainCommand: ParsableCommand {
         (options.workers, options.flip, options.shift) = (workers ?? (arch == .mlp ? 1 : 2), flip, shift)
         let job = VAECodec.TrainingJob(data: DatasetSpec(path: data, crop: crop, side: canvas, limit: limit), output: out, config: config,
                                        options: options, validationFraction: valFraction, resume: resume, initialWeights: initFrom,
-                                       halfPrecision: halfPrecision, overwrite: force)
+                                       weights: weights.storage, overwrite: force)
         if !resume && !force, let existing = [out, job.checkpoint].first(where: Files.exists) {
             throw ImageError(file: existing, problem: "already exists (use --force to overwrite, or --resume to continue)")
         }
@@ -225,8 +224,7 @@ struct CalibrateCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The codec model file to write.")
     var output: String
 
-    @Flag(help: "Store the weights as 16-bit floats (half the size).")
-    var halfPrecision = false
+    @OptionGroup var weights: WeightOptions
 
     @Flag(help: "Overwrite an existing output file.")
     var force = false
@@ -238,7 +236,7 @@ struct CalibrateCommand: ParsableCommand {
         var progress: Progress?
         let codecModel = try VAECodec.calibrate(modelFile: model, data: split.spec(),
                                                 validationFraction: split.valFraction, seed: split.seed, output: output,
-                                                halfPrecision: halfPrecision, overwrite: force, progress: { done, total in
+                                                weights: weights.storage, overwrite: force, progress: { done, total in
             progress = progress ?? Progress("fitting the entropy model on \(total) training images", total: total, quiet: common.quiet)
             progress!.update(done)
         })
@@ -315,4 +313,19 @@ struct SplitOptions: ParsableArguments {
     }
 
     func spec(side: Int = Canvas.defaultSide) -> DatasetSpec { DatasetSpec(path: data, crop: crop, side: side, limit: limit) }
+}
+
+/// How `train` and `calibrate` store the model's weights (`WeightStorage`); checkpoints stay 32-bit.
+struct WeightOptions: ParsableArguments {
+    @Flag(help: "Store the weights as 16-bit floats (half the size).")
+    var halfPrecision = false
+
+    @Flag(help: "Store weight matrices and kernels as 8-bit integers with one scale per row (a quarter of the size; vectors as 16-bit floats).")
+    var int8Weights = false
+
+    func validate() throws {
+        if halfPrecision && int8Weights { throw ValidationError("--half-precision and --int8-weights: one storage at a time") }
+    }
+
+    var storage: WeightStorage { int8Weights ? .int8 : halfPrecision ? .float16 : .float32 }
 }

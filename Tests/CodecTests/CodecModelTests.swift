@@ -9,7 +9,7 @@ import Imaging
 @Suite struct CodecModelTests {
     @Test func fileRoundTripKeepsWeightsTablesAndFingerprint() throws {
         let model = CodecFixture.faces
-        let reloaded = try CodecModel.load(model.serialized(halfPrecision: true), name: "again", path: "again")
+        let reloaded = try CodecModel.load(model.serialized(weights: .float16), name: "again", path: "again")
         #expect(reloaded.fingerprint == model.fingerprint)
         #expect(reloaded.ladder == model.ladder)
     }

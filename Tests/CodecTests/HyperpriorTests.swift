@@ -52,14 +52,14 @@ import Testing
 
     /// The tables in the file are the hyperprior: written and read back, the ladder is the same.
     @Test func theModelFileKeepsTheHyperpriorExactly() throws {
-        let reloaded = try CodecModel.load(model.serialized(halfPrecision: true), name: "m", path: "m")
+        let reloaded = try CodecModel.load(model.serialized(weights: .float16), name: "m", path: "m")
         #expect(reloaded.ladder == ladder)
         #expect(reloaded.fingerprint == model.fingerprint)
     }
 
     /// `calibrate` on a calibrated model recovers the networks from their fixed point and rounds them to it again.
     @Test func recalibratingKeepsTheFixedPointNetworks() throws {
-        let file = try SafeTensorsFile(bytes: model.serialized(halfPrecision: true), name: "m")
+        let file = try SafeTensorsFile(bytes: model.serialized(weights: .float16), name: "m")
         var tensors: [String: SafeTensors.Entry] = [:]
         for name in file.names { tensors[name] = try file.entry(name) }
         let trained = try #require(try Hyperprior.trained(in: tensors, file: "m"))
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func networksForAnotherModelAreRefusedByName() throws {
-        let file = try SafeTensorsFile(bytes: model.serialized(halfPrecision: true), name: "m")
+        let file = try SafeTensorsFile(bytes: model.serialized(weights: .float16), name: "m")
         var tensors: [String: SafeTensors.Entry] = [:]
         for name in file.names { tensors[name] = try file.entry(name) }
         let trained = try #require(try Hyperprior.trained(in: tensors, file: "h.safetensors"))
@@ -88,7 +88,7 @@ import Testing
         ("codec.hyper.rungs", "rung parameters"), ("codec.hyper.tables", "invalid entropy table: table of 15 symbols truncated"), ("codec.hyper.synthesis.2.weight", "synthesis.2"),
     ])
     func malformedTablesAreAnError(_ damaged: (tensor: String, problem: String)) throws {
-        let file = try SafeTensorsFile(bytes: model.serialized(halfPrecision: true), name: "m")
+        let file = try SafeTensorsFile(bytes: model.serialized(weights: .float16), name: "m")
         var rewritten = SafeTensors(metadata: file.metadata)
         for name in file.names {
             var entry = try file.entry(name)!

@@ -2,6 +2,7 @@ import Testing
 @testable import Codec
 import Imaging
 import NeuralNet
+import VAE
 
 /// Finding a file's model through a registry, reading only what each step needs.
 @Suite struct RegistryTests {
@@ -21,18 +22,18 @@ import NeuralNet
         }
     }
 
-    /// A written model stores the fingerprint that loading it computes from its weights, in either precision.
-    @Test(arguments: [false, true])
-    func writtenModelsStoreTheirFingerprint(halfPrecision: Bool) throws {
+    /// A written model stores the fingerprint that loading it computes from its weights, however they are stored.
+    @Test(arguments: WeightStorage.allCases)
+    func writtenModelsStoreTheirFingerprint(weights: WeightStorage) throws {
         // Weights that F16 cannot hold (the fixture's are already F16), so rounding them changes the model.
         let fixture = CodecFixture.faces
         fixture.vae.parameters[0].value.data = fixture.vae.parameters[0].value.data.map { $0 * (1 + 0x1p-13) + 1e-5 }
         let model = CodecModel(name: "model", vae: fixture.vae, ladder: fixture.ladder, training: nil)
-        let bytes = model.serialized(halfPrecision: halfPrecision)
+        let bytes = model.serialized(weights: weights)
         let stored = try CodecTables.storedFingerprint(SafeTensorsFile(bytes: bytes, name: "model"))
         let loaded = try CodecModel.load(bytes, name: "model", path: "model")
         #expect(stored == CodecModel.computeFingerprint(vae: loaded.vae, ladder: loaded.ladder))
-        #expect((stored == model.fingerprint) == !halfPrecision)
+        #expect((stored == model.fingerprint) == (weights == .float32))
     }
 
     @Test(arguments: GoldenVectorTests.golden)

@@ -24,9 +24,50 @@ import NeuralNet
 
     @Test func halfPrecisionLoadsWithinHalfPrecisionError() throws {
         let original = try model()
-        let loaded = try ModelFile.load(ModelFile.serialize(original, training: nil, halfPrecision: true), name: "h")
+        let loaded = try ModelFile.load(ModelFile.serialize(original, training: nil, weights: .float16), name: "h")
         for (a, b) in zip(original.parameters, loaded.model.parameters) {
             for (x, y) in zip(a.value.data, b.value.data) { #expect(abs(x - y) <= abs(x) * 1e-3 + 1e-7) }
+        }
+    }
+
+    /// I8 weights: each matrix or kernel within half a step of its row's scale (max |w| / 127), vectors in F16, what
+    /// `WeightStorage.stored` says loading gives back, and near a quarter of F32's bytes (headers and vectors add some).
+    @Test func int8WeightsLoadWithinHalfAStepOfTheirRow() throws {
+        let original = try model(VAEConfig(arch: .conv, canvas: 16, latent: 8, hidden: [8], likelihood: .gaussian(.learnedGlobal)))
+        let bytes = ModelFile.serialize(original, training: nil, weights: .int8)
+        let loaded = try ModelFile.load(bytes, name: "q")
+        for (a, b) in zip(original.parameters, loaded.model.parameters) {
+            #expect(b.value.data == WeightStorage.int8.stored(a.value.data, shape: a.value.shape), "\(a.name)")
+            let rows = a.value.shape.count >= 2 ? a.value.shape[0] : 1, rowLength = a.value.data.count / rows
+            for r in 0..<rows {
+                let row = (r * rowLength)..<((r + 1) * rowLength)
+                let step = a.value.shape.count >= 2 ? (a.value.data[row].map { abs($0) }.max() ?? 0) / 127 : 0
+                for i in row { #expect(abs(a.value.data[i] - b.value.data[i]) <= step / 2 * 1.0001 + abs(a.value.data[i]) * 1e-3 + 1e-7) }
+            }
+        }
+        let full = ModelFile.serialize(original, training: nil).count
+        #expect(Double(bytes.count) < 0.35 * Double(full), "\(bytes.count) of \(full) bytes")
+    }
+
+    /// An I8 weight needs its row scales: missing, mis-shaped, negative or non-finite, the file is refused by name.
+    @Test(arguments: ["missing", "shape", "negative", "nan"])
+    func int8WeightsWithoutValidScalesAreRefused(defect: String) throws {
+        let original = try model()
+        let written = try SafeTensorsFile(bytes: ModelFile.serialize(original, training: nil, weights: .int8), name: "q")
+        let weight = try #require(original.parameters.first { $0.value.shape.count >= 2 }).name
+        let rows = try #require(written[weight]).shape[0]
+        var file = SafeTensors(metadata: written.metadata)
+        for name in written.names where name != weight + ".scale" { file.add(name, try written.entry(name)!) }
+        switch defect {
+        case "missing": break
+        case "shape": file.add(weight + ".scale", .init([Float](repeating: 0.01, count: rows + 1), shape: [rows + 1]))
+        case "negative": file.add(weight + ".scale", .init([Float](repeating: -0.01, count: rows), shape: [rows]))
+        default: file.add(weight + ".scale", .init([Float](repeating: .nan, count: rows), shape: [rows]))
+        }
+        #expect {
+            try ModelFile.load(file.serialized(), name: "bad.safetensors")
+        } throws: { error in
+            "\(error)".contains("bad.safetensors") && "\(error)".contains("tensor \"\(weight)\" is I8 without a valid \"\(weight).scale\"")
         }
     }
 
