@@ -246,6 +246,15 @@ struct CLI {
         let coded = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "b.safetensors", "-o", "f.vae", "--json"], in: dir)
         let object = try JSONSerialization.jsonObject(with: coded.stdout) as? [String: Any] ?? [:]
         #expect(coded.status == 0 && object["rungs"] as? Int == 10, "\(coded.stderr)")
+        // 8-bit weights: a smaller file that codes the same face; one storage at a time.
+        let int8 = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "--int8-weights", "-o", "q.safetensors", "-q"], in: dir)
+        #expect(int8.status == 0, "\(int8.stderr)")
+        let sizes = try ["b.safetensors", "q.safetensors"].map { try FileManager.default.attributesOfItem(atPath: dir + "/" + $0)[.size] as? Int ?? 0 }
+        #expect(sizes[1] * 3 < sizes[0], "\(sizes)")
+        let codedInt8 = try CLI.run(["compress", CLI.fixture("images/face-gray-64.png"), "--model", "q.safetensors", "-o", "q.vae", "-q"], in: dir)
+        #expect(codedInt8.status == 0, "\(codedInt8.stderr)")
+        let both = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "--int8-weights", "--half-precision", "-o", "o.safetensors"], in: dir)
+        #expect(both.status != 0 && both.stderr.contains("--half-precision and --int8-weights: one storage at a time"), "\(both.stderr)")
         let other = try CLI.run(["calibrate", "a.safetensors", "--data", CLI.fixture("images"), "--limit", "5", "-o", "o.safetensors"], in: dir)
         #expect(other.status == 1 && other.stderr == "vaecodec: a.safetensors: was trained on the split of --limit none (its training record), "
                 + "not 5: drop --limit or pass that value\n", "\(other.stderr)")
