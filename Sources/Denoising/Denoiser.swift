@@ -400,8 +400,9 @@ public struct Denoiser {
 ///   (`backgroundSigma`).
 public enum NoiseEstimator {
     public static func sigma(_ image: GrayImage) -> Double {
+        let savedAsJPEG = JPEGTrace.looksQuantised(image)
         let clipped = [Float(0), 255].map { level in
-            max(clippedSigma(image, at: level), JPEGTrace.looksQuantised(image) ? backgroundSigma(image, at: level) : 0)
+            max(clippedSigma(image, at: level), savedAsJPEG ? backgroundSigma(image, at: level) : 0)
         }
         return max(haarSigma(image), clipped.max()!)
     }
