@@ -123,6 +123,9 @@ extension Hyperprior {
         /// q at each step multiplier it was trained at; a ladder's rung takes q at its own multiplier, interpolated
         /// in log-log between them (held at the ends).
         public var sideSteps: [(multiplier: Float, step: Float)]
+        /// The latent dimensions analysis.0 reads, in order (hyperprior.py's `hyperprior.transmitted`, or the codec's
+        /// own for networks recovered from a codec model); nil for networks written before hyperprior.py stored them.
+        public var transmitted: [Int]?
         /// The file they came from, for errors.
         public var source: String
 
@@ -147,6 +150,11 @@ extension Hyperprior {
         guard trained.analysis0.inputs == transmitted, trained.synthesis2.outputs == 2 * transmitted else {
             throw SafeTensorsError(file: trained.source, problem: "its hyperprior was trained for \(trained.analysis0.inputs) transmitted "
                                    + "dimensions and the model transmits \(transmitted): train it again (Training/torch/hyperprior.py)")
+        }
+        // A recalibration can keep the count and change which latents are sent; the networks would read the wrong ones.
+        if let dimensions = trained.transmitted, dimensions != ladder.rungs[0].quantizer.transmitted {
+            throw SafeTensorsError(file: trained.source, problem: "its hyperprior was trained on other latent dimensions than the "
+                                   + "model transmits now: train it again (Training/torch/hyperprior.py)")
         }
         // What the model file can hold (`init?(_:transmitted:rungCount:)` refuses the rest).
         let analysisValues = trained.analysis0.weight + trained.analysis0.bias + trained.analysis2.weight + trained.analysis2.bias
@@ -304,24 +312,32 @@ extension Hyperprior {
             guard let w, let b, (w + b).allSatisfy(\.isFinite) else { throw fail(prefix + name) }
             return DenseWeights(outputs: weight.shape[0], inputs: weight.shape[1], weight: w, bias: b)
         }
-        let prefix: String, steps: [Float]?, multipliers: [Float]?
+        let prefix: String, steps: [Float]?, multipliers: [Float]?, dimensions: SafeTensors.Entry?
         if tensors["hyperprior.log_side_step"] != nil {
             prefix = "hyperprior."
             steps = tensors["hyperprior.log_side_step"]?.floats?.map { expf($0) }
             multipliers = tensors["hyperprior.multipliers"]?.floats
+            dimensions = tensors["hyperprior.transmitted"]
         } else if tensors["codec.hyper.side_steps"] != nil {
             prefix = "codec.hyper."
             steps = tensors["codec.hyper.side_steps"]?.floats
             multipliers = tensors["codec.multipliers"]?.floats
+            dimensions = tensors["codec.transmitted"]
         } else {
             return nil
         }
         guard let steps, let multipliers, steps.count == multipliers.count, !steps.isEmpty, Set(multipliers).count == multipliers.count,
               (steps + multipliers).allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("side steps") }
         let sideSteps = Array(zip(multipliers, steps)).map { (multiplier: $0.0, step: $0.1) }
+        var transmitted: [Int]?
+        if let dimensions {
+            guard dimensions.shape.count == 1, let values = dimensions.int32s else { throw fail("\(prefix)transmitted") }
+            transmitted = values.map(Int.init)
+        }
         let trained = Trained(analysis0: try layer(prefix, "analysis.0", scale: (1, 1)), analysis2: try layer(prefix, "analysis.2", scale: (1, 1)),
                        synthesis0: try layer(prefix, "synthesis.0", scale: (256, 65536)),
-                       synthesis2: try layer(prefix, "synthesis.2", scale: (256, 65536)), sideSteps: sideSteps, source: file)
+                       synthesis2: try layer(prefix, "synthesis.2", scale: (256, 65536)), sideSteps: sideSteps,
+                       transmitted: transmitted, source: file)
         guard trained.analysis2.inputs == trained.analysis0.outputs, trained.synthesis0.inputs == trained.analysis2.outputs,
               trained.synthesis2.inputs == trained.synthesis0.outputs, trained.synthesis2.outputs == 2 * trained.analysis0.inputs else {
             throw fail("the layers' shapes do not chain")

@@ -82,6 +82,15 @@ import Testing
         let error = #expect(throws: SafeTensorsError.self) { try Hyperprior.fit(trained, ladder: wider, scaledMeans: [[Float](repeating: 0, count: 10)]) }
         #expect(error?.file == "h.safetensors" && error?.problem.contains("trained for 8 transmitted dimensions and the model transmits 10") == true,
                 "\(String(describing: error))")
+        // As many dimensions, but other ones (a recalibration that changed which latents are sent).
+        let sent = ladder.rungs[0].quantizer.transmitted, latent = model.vae.config.latent + 1
+        let moved = try RateLadder.fit(mu: [Float](repeating: 1, count: 4 * latent), sigma: [Float](repeating: 1, count: 4 * latent),
+                                       klPerDimension: (0..<latent).map { sent.contains($0 - 1) ? 1 : 0 }, latentSize: latent)
+        #expect(moved.rungs[0].quantizer.transmitted == sent.map { $0 + 1 })
+        let other = #expect(throws: SafeTensorsError.self) {
+            try Hyperprior.fit(trained, ladder: moved, scaledMeans: [[Float](repeating: 0, count: sent.count)])
+        }
+        #expect(other?.problem.contains("trained on other latent dimensions than the model transmits now") == true, "\(String(describing: other))")
     }
 
     @Test(arguments: [

@@ -190,7 +190,7 @@ enum Torch {
 
         let file = try ModelFile.load(path: out)
         let networks = try #require(try Hyperprior.trained(in: file.extraTensors, file: out))
-        #expect(networks.analysis2.outputs == 3 && networks.sideSteps.count == 8)
+        #expect(networks.analysis2.outputs == 3 && networks.sideSteps.count == 8 && networks.transmitted?.count == 8)
         let model = try CodecModel.fit(name: "h", vae: file.model, on: split.train, training: nil, hyperprior: networks)
         let hyperprior = try #require(model.ladder.hyperprior)
         #expect(hyperprior.sideCount == 3 && hyperprior.rungs.count == model.ladder.rungs.count)

@@ -130,6 +130,7 @@ def main():
     raw, _ = vt.read_entries(a.model)
     added = {"hyperprior." + k: v.detach().numpy() for k, v in net.state_dict().items()}
     added["hyperprior.multipliers"] = multipliers.numpy()  # the rungs' step multipliers log_side_step belongs to
+    added["hyperprior.transmitted"] = transmitted.astype(np.int32)  # the latent dimensions analysis.0 reads, in order
     metadata["hyperprior"] = json.dumps({"side": a.side, "width": a.width, "iterations": a.iterations, "seed": a.seed,
                                          "heldOutBits": held, "seconds": round(time.time() - start)}, separators=(",", ":"))
     vt.write_atomically(vt.safetensors_bytes_raw(raw, added, metadata), a.out, overwrite=a.force)

@@ -337,11 +337,12 @@ def safetensors_bytes(tensors, metadata):
 
 
 def safetensors_bytes_raw(raw, added, metadata):
-    """A safetensors file of entries kept as they were ({name: (header info, bytes)}, any dtype) and float32 tensors
-    added to them, in key order, with string metadata."""
+    """A safetensors file of entries kept as they were ({name: (header info, bytes)}, any dtype) and tensors added to
+    them (integer arrays as I32, the rest as F32), in key order, with string metadata."""
     entries = {name: (info["dtype"], info["shape"], data) for name, (info, data) in raw.items()}
     for name, array in added.items():
-        entries[name] = ("F32", list(array.shape), np.ascontiguousarray(array, dtype="<f4").tobytes())
+        dtype, code = ("I32", "<i4") if np.issubdtype(np.asarray(array).dtype, np.integer) else ("F32", "<f4")
+        entries[name] = (dtype, list(np.shape(array)), np.ascontiguousarray(array, dtype=code).tobytes())
     header, blobs, offset = {"__metadata__": metadata}, [], 0
     for name in sorted(entries):
         dtype, shape, blob = entries[name]
