@@ -22,6 +22,16 @@ import VAE
         }
     }
 
+    /// The committed 8-bit fixture keeps loading: I8 weights with their scales, and the fingerprint it stores is the
+    /// one its dequantized weights give.
+    @Test func int8FixtureLoadsWithItsOwnFingerprint() throws {
+        let path = CodecFixture.path("models/tiny-faces-32-int8.safetensors")
+        let file = try SafeTensorsFile(path: path)
+        #expect(file["encoder.0.weight"]?.dtype == .i8 && file["encoder.0.weight.scale"]?.dtype == .f32)
+        let model = try CodecModel.load(path: path, name: "int8")
+        #expect(CodecModel.computeFingerprint(vae: model.vae, ladder: model.ladder) == model.fingerprint)
+    }
+
     /// A written model stores the fingerprint that loading it computes from its weights, however they are stored.
     @Test(arguments: WeightStorage.allCases)
     func writtenModelsStoreTheirFingerprint(weights: WeightStorage) throws {
