@@ -177,6 +177,19 @@ enum Torch {
 
     /// Training/torch/hyperprior.py adds networks to a codec model; calibrating with them gives a ladder whose
     /// hyperprior codes every rung's files back to their symbols.
+    /// The PyTorch side reads 8-bit weights as vaecodec does: codes times their row's scale.
+    @Test func pytorchReadsInt8Weights() throws {
+        let fixture = Torch.root + "/Fixtures/models/tiny-faces-32-int8.safetensors"
+        let swift = try ModelFile.load(path: fixture).model.parameters.first { $0.name == "encoder.0.weight" }!.value.data
+        let script = "import sys; sys.path.insert(0, '\(Torch.root)/Training/torch'); import vaecodec_torch as vt; "
+            + "t, _ = vt.read_safetensors('\(fixture)'); w = t['encoder.0.weight'].reshape(-1); "
+            + "print(' '.join(repr(float(x)) for x in w[:64])); print(sorted(k for k in t if k.endswith('.scale')))"
+        let run = try Torch.run(["-c", script])
+        let lines = run.output.split(separator: "\n")
+        #expect(run.status == 0 && lines.count == 2 && lines[1] == "[]", "\(run.output)")
+        #expect(lines.first.map { $0.split(separator: " ").compactMap { Float(String($0)) } } == Array(swift.prefix(64)))
+    }
+
     @Test func hyperpriorTrainerWritesNetworksCalibrateUses() throws {
         let directory = try Torch.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

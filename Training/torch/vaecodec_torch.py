@@ -324,10 +324,19 @@ def read_entries(path):
 
 
 def read_safetensors(path):
-    """(tensors as float32 numpy arrays, metadata) of a safetensors file's F32/F16 tensors."""
+    """(tensors as float32 numpy arrays, metadata) of a safetensors file's weights: its F32/F16 tensors, and its I8
+    weights dequantized with their "NAME.scale" rows (docs/MODEL_FORMAT.md, 8-bit weights); not the codec's integer
+    tables."""
     entries, metadata = read_entries(path)
     tensors = {name: np.frombuffer(blob, dtype=_DTYPES[info["dtype"]]).reshape(info["shape"]).astype(np.float32)
-               for name, (info, blob) in entries.items() if info["dtype"] in _DTYPES}  # not the codec's integer tables
+               for name, (info, blob) in entries.items() if info["dtype"] in _DTYPES}
+    for name, (info, blob) in entries.items():
+        if info["dtype"] == "I8":
+            scale = tensors.pop(name + ".scale", None)
+            if scale is None or scale.shape != (info["shape"][0],):
+                raise ValueError(f"{path}: I8 tensor {name} lacks its {name}.scale")
+            codes = np.frombuffer(blob, dtype=np.int8).reshape(info["shape"]).astype(np.float32)
+            tensors[name] = codes * scale.reshape((-1,) + (1,) * (codes.ndim - 1))
     return tensors, metadata
 
 
