@@ -159,9 +159,11 @@ extension Hyperprior {
         // What the model file can hold (`init?(_:transmitted:rungCount:)` refuses the rest).
         let analysisValues = trained.analysis0.weight + trained.analysis0.bias + trained.analysis2.weight + trained.analysis2.bias
         guard (1...maxWidth).contains(trained.analysis0.outputs), (1...maxSideCount).contains(trained.analysis2.outputs),
-              2 * transmitted <= maxIntegerOutputs, analysisValues.allSatisfy({ abs($0) <= Float(Float16.greatestFiniteMagnitude) }) else {
-            throw SafeTensorsError(file: trained.source, problem: "its hyperprior has a width above \(maxWidth), more than \(maxSideCount) side "
-                                   + "latents, more than \(maxIntegerOutputs / 2) dimensions, or h_a values beyond 16-bit floats")
+              (1...maxIntegerOutputs).contains(trained.synthesis0.outputs), 2 * transmitted <= maxIntegerOutputs,
+              analysisValues.allSatisfy({ abs($0) <= Float(Float16.greatestFiniteMagnitude) }) else {
+            throw SafeTensorsError(file: trained.source, problem: "its hyperprior has an h_a width above \(maxWidth), an h_s width above "
+                                   + "\(maxIntegerOutputs), more than \(maxSideCount) side latents, more than \(maxIntegerOutputs / 2) "
+                                   + "dimensions, or h_a values beyond 16-bit floats")
         }
         func fixed(_ layer: DenseWeights<Float>) -> DenseWeights<Int32> {
             // Weights are stored in 16 bits, biases in 32.

@@ -14,7 +14,7 @@ extension VAECodec {
         public var resume: Bool
         /// Start from this model file's weights (same architecture; likelihood and beta may differ).
         public var initialWeights: String?
-        /// Store the final weights as 16-bit floats.
+        /// How to store the final weights (`WeightStorage`: F32, F16, or I8 with a scale per row); checkpoints stay F32.
         public var weights: WeightStorage
         /// Replace an existing model file (and checkpoint).
         public var overwrite: Bool

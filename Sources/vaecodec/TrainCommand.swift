@@ -194,7 +194,7 @@ func reportCodecModel(_ model: CodecModel, path: String, quiet: Bool) {
                   + "latent dimensions transmitted, \(model.ladder.rungs.count) quality rungs" + hyperpriorSummary(model.ladder), quiet: quiet)
 }
 
-/// ", a hyperprior (H side latents) at rungs a, b, ..." for a ladder with one, else nothing.
+/// ", a hyperprior (H side latents) at rungs a, b, ..." for a ladder with one (or that no rung uses it), else nothing.
 func hyperpriorSummary(_ ladder: RateLadder) -> String {
     guard let hyperprior = ladder.hyperprior else { return "" }
     let rungs = hyperprior.rungs.indices.filter { hyperprior.rungs[$0].enabled }
