@@ -45,7 +45,7 @@ extension VAECodec {
     }
 
     /// Trains a VAE by maximising the ELBO, checkpointing every epoch, then fits its codec ladder and tables on the
-    /// training split (``calibrate(_:name:on:training:progress:)``) and writes the codec model to `job.output`.
+    /// training split (``calibrate(_:name:on:training:hyperprior:progress:)``) and writes the codec model to `job.output`.
     /// - Parameters:
     ///   - job: what to train, on which data, and where to write it.
     ///   - loading: files of the data read so far, and in all; called from the reading threads.
@@ -111,10 +111,14 @@ extension VAECodec {
     ///   - name: the model's name (its path, for a file).
     ///   - train: the images it was trained on (its training split).
     ///   - training: the run's record, stored in the file.
+    ///   - hyperprior: trained hyperprior networks to fit as well (`Hyperprior/trained(in:file:)`), or nil.
     ///   - progress: training images encoded so far.
     public static func calibrate(_ vae: VAEModel, name: String, on train: ImageDataset, training: TrainingState? = nil,
+                                 hyperprior: Hyperprior.Trained? = nil,
                                  progress: (Int) -> Void = { _ in }) throws(VAECodecError) -> CodecModel {
-        try VAECodecError.naming(name) { try CodecModel.fit(name: name, vae: vae, on: train, training: training, progress: progress) }
+        try VAECodecError.naming(name) {
+            try CodecModel.fit(name: name, vae: vae, on: train, training: training, hyperprior: hyperprior, progress: progress)
+        }
     }
 
     /// Fits new codec tables for the model file at `path` on the training split it was trained on
@@ -147,7 +151,7 @@ extension VAECodec {
             split.spec.side = file.model.config.canvas
             let (train, _) = try split.spec.loadSplit(validationFraction: split.validationFraction, seed: split.seed, progress: loading)
             let hyperprior = try Hyperprior.trained(in: file.extraTensors, file: path)
-            let codecModel = try CodecModel.fit(name: output, vae: file.model, on: train, training: state, hyperprior: hyperprior) {
+            let codecModel = try calibrate(file.model, name: output, on: train, training: state, hyperprior: hyperprior) {
                 progress($0, train.count)
             }
             try Files.writeAtomically(codecModel.serialized(weights: weights), to: output, overwrite: overwrite)
