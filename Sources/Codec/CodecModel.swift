@@ -77,8 +77,8 @@ public final class CodecModel: ReplicableModel {
         }
         var ladder = try RateLadder.fit(mu: mu, sigma: sigma, klPerDimension: kl.map { $0 / Double(data.count) }, latentSize: k)
         if let hyperprior {
-            let scaled = (0..<data.count).map { ladder.scaled(mu[(($0) * k)..<(($0 + 1) * k)]) }
-            ladder = ladder.with(try Hyperprior.fit(hyperprior, ladder: ladder, scaledMeans: scaled))
+            let means = (0..<data.count).map { mu[($0 * k)..<(($0 + 1) * k)] }
+            ladder = ladder.with(try Hyperprior.fit(hyperprior, ladder: ladder, means: means))
         }
         return CodecModel(name: name, vae: vae, ladder: ladder, training: training)
     }

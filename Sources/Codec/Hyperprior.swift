@@ -53,6 +53,9 @@ public struct Hyperprior: Equatable, Sendable {
 
     /// The bank's geometry: 64 scales from 0.08 to 64 latent steps.
     public static let smallestScale = 0.08, largestScale = 64.0, bankSize = 64
+    /// h_s's fixed point: weights and its inputs carry 8 fractional bits, biases and sums 16 (docs/FORMAT.md).
+    static let weightOne: Float = 256, sumOne: Float = 65536
+
     /// Bounds on the networks' sizes, which keep a hostile file's tables and products small.
     public static let maxWidth = 4096, maxSideCount = 256, maxIntegerOutputs = 1 << 14
     static var scaleRatio: Double { log(largestScale / smallestScale) / Double(bankSize - 1) }
@@ -143,9 +146,10 @@ extension Hyperprior {
 
     /// Makes trained networks into the codec's form for `ladder`: h_s in fixed point, the bank, and per rung the side
     /// tables fitted on the training images' side symbols and whether the hyperprior pays there (fewer ideal bits on
-    /// those images, side symbols included, than the rung's own tables).
-    /// - scaledMeans: each training image's transmitted means over their typical sigmas (`RateLadder.scaled`).
-    public static func fit(_ trained: Trained, ladder: RateLadder, scaledMeans: [[Float]]) throws -> Hyperprior {
+    /// those images, side symbols included, than the rung's own tables, both measured on the symbols a file of the
+    /// rung codes).
+    /// - means: each training image's encoder mean (all latent dimensions).
+    public static func fit(_ trained: Trained, ladder: RateLadder, means: [ArraySlice<Float>]) throws -> Hyperprior {
         let transmitted = ladder.rungs[0].quantizer.transmitted.count
         guard trained.analysis0.inputs == transmitted, trained.synthesis2.outputs == 2 * transmitted else {
             throw SafeTensorsError(file: trained.source, problem: "its hyperprior was trained for \(trained.analysis0.inputs) transmitted "
@@ -168,8 +172,8 @@ extension Hyperprior {
         func fixed(_ layer: DenseWeights<Float>) -> DenseWeights<Int32> {
             // Weights are stored in 16 bits, biases in 32.
             func round(_ x: Float, _ scale: Float, limit: Float) -> Int32 { Int32(max(-limit, min(limit, (x * scale).rounded()))) }
-            return DenseWeights(outputs: layer.outputs, inputs: layer.inputs, weight: layer.weight.map { round($0, 256, limit: 32767) },
-                                bias: layer.bias.map { round($0, 65536, limit: 2e9) })
+            return DenseWeights(outputs: layer.outputs, inputs: layer.inputs, weight: layer.weight.map { round($0, weightOne, limit: 32767) },
+                                bias: layer.bias.map { round($0, sumOne, limit: 2e9) })
         }
         let ratio = scaleRatio
         let bank = try (0..<bankSize).map { k in try gaussianTable(scale: smallestScale * exp(Double(k) * ratio)) }
@@ -179,8 +183,8 @@ extension Hyperprior {
                          bias: layer.bias.map { Float(Float16($0)) })
         }
         let base = Hyperprior(analysis0: half(trained.analysis0), analysis2: half(trained.analysis2), synthesis0: fixed(trained.synthesis0),
-                              synthesis2: fixed(trained.synthesis2), bank: bank, scaleIndexStep: Int64((65536 * ratio).rounded()), rungs: [])
-        let sideLatents = scaledMeans.map(base.sideLatents)  // the same at every rung; only the step differs
+                              synthesis2: fixed(trained.synthesis2), bank: bank, scaleIndexStep: Int64((Double(sumOne) * ratio).rounded()), rungs: [])
+        let sideLatents = means.map { base.sideLatents(ladder.scaled($0)) }  // the same at every rung; only the step differs
         let rungs = try ladder.rungs.map { rung in
             let q = trained.sideStep(at: rung.stepMultiplier), m = Double(rung.stepMultiplier)
             // inputScale carries q in 8 fractional bits: below 1/16 it would keep under 4 significant bits.
@@ -188,16 +192,16 @@ extension Hyperprior {
                 throw SafeTensorsError(file: trained.source, problem: "its hyperprior's side step at step multiplier \(rung.stepMultiplier) is \(q)")
             }
             func parameters(enabled: Bool, sideTables: [SymbolTable]) -> RungParameters {
-                RungParameters(enabled: enabled, sideStep: q, inputScale: Int32((q * 256).rounded()), meanMultiplier: Int32((65536 / m).rounded()),
-                               scaleOffset: Int32((65536 * (log(m) + log(smallestScale))).rounded()), sideTables: sideTables)
+                RungParameters(enabled: enabled, sideStep: q, inputScale: Int32((q * weightOne).rounded()), meanMultiplier: Int32((Double(sumOne) / m).rounded()),
+                               scaleOffset: Int32((Double(sumOne) * (log(m) + log(smallestScale))).rounded()), sideTables: sideTables)
             }
             let sides = sideLatents.map { quantize($0, step: q) }
             let sideTables = try (0..<base.sideCount).map { j in try SymbolTable.fitted(to: sides.map { $0[j] }) }
             let fitted = parameters(enabled: true, sideTables: sideTables)
             // Whether it pays, on every 5th training image.
             var plain = 0.0, hyper = 0.0
-            for (i, y) in scaledMeans.enumerated() where i % 5 == 0 {
-                let symbols = y.map { Int32(max(-1e9, min(1e9, ($0 / rung.stepMultiplier).rounded()))) }
+            for (i, mean) in means.enumerated() where i % 5 == 0 {
+                let symbols = rung.quantizer.quantize(mean)
                 plain += QuantizedSymbolCoder.idealCodeLength(values: symbols, tables: rung.tables)
                 hyper += QuantizedSymbolCoder.idealCodeLength(values: sides[i], tables: sideTables)
                     + QuantizedSymbolCoder.idealCodeLength(values: symbols, tables: base.latentTables(side: sides[i], fitted))
@@ -337,8 +341,8 @@ extension Hyperprior {
             transmitted = values.map(Int.init)
         }
         let trained = Trained(analysis0: try layer(prefix, "analysis.0", scale: (1, 1)), analysis2: try layer(prefix, "analysis.2", scale: (1, 1)),
-                       synthesis0: try layer(prefix, "synthesis.0", scale: (256, 65536)),
-                       synthesis2: try layer(prefix, "synthesis.2", scale: (256, 65536)), sideSteps: sideSteps,
+                       synthesis0: try layer(prefix, "synthesis.0", scale: (weightOne, sumOne)),
+                       synthesis2: try layer(prefix, "synthesis.2", scale: (weightOne, sumOne)), sideSteps: sideSteps,
                        transmitted: transmitted, source: file)
         guard trained.analysis2.inputs == trained.analysis0.outputs, trained.synthesis0.inputs == trained.analysis2.outputs,
               trained.synthesis2.inputs == trained.synthesis0.outputs, trained.synthesis2.outputs == 2 * trained.analysis0.inputs else {

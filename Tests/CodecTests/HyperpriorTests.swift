@@ -63,8 +63,8 @@ import Testing
         var tensors: [String: SafeTensors.Entry] = [:]
         for name in file.names { tensors[name] = try file.entry(name) }
         let trained = try #require(try Hyperprior.trained(in: tensors, file: "m"))
-        let scaled = Self.means(count: 50, latent: model.vae.config.latent).map { ladder.scaled($0[...]) }
-        let refitted = try Hyperprior.fit(trained, ladder: RateLadder(rungs: ladder.rungs), scaledMeans: scaled)
+        let means = Self.means(count: 50, latent: model.vae.config.latent).map { $0[...] }
+        let refitted = try Hyperprior.fit(trained, ladder: RateLadder(rungs: ladder.rungs), means: means)
         let original = ladder.hyperprior!
         #expect(refitted.synthesis0 == original.synthesis0 && refitted.synthesis2 == original.synthesis2)
         #expect(refitted.analysis0 == original.analysis0 && refitted.analysis2 == original.analysis2)
@@ -79,7 +79,7 @@ import Testing
         let trained = try #require(try Hyperprior.trained(in: tensors, file: "h.safetensors"))
         let wider = try RateLadder.fit(mu: [Float](repeating: 1, count: 40), sigma: [Float](repeating: 1, count: 40),
                                        klPerDimension: [Double](repeating: 1, count: 10), latentSize: 10)
-        let error = #expect(throws: SafeTensorsError.self) { try Hyperprior.fit(trained, ladder: wider, scaledMeans: [[Float](repeating: 0, count: 10)]) }
+        let error = #expect(throws: SafeTensorsError.self) { try Hyperprior.fit(trained, ladder: wider, means: [[Float](repeating: 0, count: 10)[...]]) }
         #expect(error?.file == "h.safetensors" && error?.problem.contains("trained for 8 transmitted dimensions and the model transmits 10") == true,
                 "\(String(describing: error))")
         // As many dimensions, but other ones (a recalibration that changed which latents are sent).
@@ -88,7 +88,7 @@ import Testing
                                        klPerDimension: (0..<latent).map { sent.contains($0 - 1) ? 1 : 0 }, latentSize: latent)
         #expect(moved.rungs[0].quantizer.transmitted == sent.map { $0 + 1 })
         let other = #expect(throws: SafeTensorsError.self) {
-            try Hyperprior.fit(trained, ladder: moved, scaledMeans: [[Float](repeating: 0, count: sent.count)])
+            try Hyperprior.fit(trained, ladder: moved, means: [[Float](repeating: 0, count: latent)[...]])
         }
         #expect(other?.problem.contains("trained on other latent dimensions than the model transmits now") == true, "\(String(describing: other))")
     }
