@@ -45,7 +45,7 @@ extension VAECodec {
     }
 
     /// Trains a VAE by maximising the ELBO, checkpointing every epoch, then fits its codec ladder and tables on the
-    /// training split (``calibrate(_:name:on:training:hyperprior:progress:)``) and writes the codec model to `job.output`.
+    /// training split (``calibrate(_:name:on:training:hyperprior:weights:progress:)``) and writes the codec model to `job.output`.
     /// - Parameters:
     ///   - job: what to train, on which data, and where to write it.
     ///   - loading: files of the data read so far, and in all; called from the reading threads.
@@ -96,7 +96,9 @@ extension VAECodec {
                 try Files.writeAtomically(ModelFile.serialize(model, training: state(), optimizerState: true), to: job.checkpoint, overwrite: true)
                 _ = events(.epoch(record))
             }
-            let codecModel = try calibrate(model, name: job.output, on: train, training: state()) { _ = events(.fitting(done: $0, total: train.count)) }
+            let codecModel = try calibrate(model, name: job.output, on: train, training: state(), weights: job.weights) {
+                _ = events(.fitting(done: $0, total: train.count))
+            }
             try Files.writeAtomically(codecModel.serialized(weights: job.weights), to: job.output, overwrite: job.overwrite || job.resume)
             return codecModel
         }
@@ -112,12 +114,17 @@ extension VAECodec {
     ///   - train: the images it was trained on (its training split).
     ///   - training: the run's record, stored in the file.
     ///   - hyperprior: trained hyperprior networks to fit as well (`Hyperprior/trained(in:file:)`), or nil.
+    ///   - weights: how the model's file will store its weights. The tables are fitted to the weights as that file gives
+    ///     them back (rounded to F16 or I8), so that they are the tables of the model the file holds: rounding moves the
+    ///     encoder's means, and can move a latent's KL across the threshold that decides whether it is sent.
     ///   - progress: training images encoded so far.
+    /// - Returns: the codec model, its weights as stored with `weights` (`vae` itself is left as it is).
     public static func calibrate(_ vae: VAEModel, name: String, on train: ImageDataset, training: TrainingState? = nil,
-                                 hyperprior: Hyperprior.Trained? = nil,
+                                 hyperprior: Hyperprior.Trained? = nil, weights: WeightStorage = .float32,
                                  progress: (Int) -> Void = { _ in }) throws(VAECodecError) -> CodecModel {
         try VAECodecError.naming(name) {
-            try CodecModel.fit(name: name, vae: vae, on: train, training: training, hyperprior: hyperprior, progress: progress)
+            let stored = weights == .float32 ? vae : try ModelFile.load(ModelFile.serialize(vae, training: nil, weights: weights), name: name).model
+            return try CodecModel.fit(name: name, vae: stored, on: train, training: training, hyperprior: hyperprior, progress: progress)
         }
     }
 
@@ -151,7 +158,7 @@ extension VAECodec {
             split.spec.side = file.model.config.canvas
             let (train, _) = try split.spec.loadSplit(validationFraction: split.validationFraction, seed: split.seed, progress: loading)
             let hyperprior = try Hyperprior.trained(in: file.extraTensors, file: path)
-            let codecModel = try calibrate(file.model, name: output, on: train, training: state, hyperprior: hyperprior) {
+            let codecModel = try calibrate(file.model, name: output, on: train, training: state, hyperprior: hyperprior, weights: weights) {
                 progress($0, train.count)
             }
             try Files.writeAtomically(codecModel.serialized(weights: weights), to: output, overwrite: overwrite)

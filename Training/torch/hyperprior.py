@@ -24,7 +24,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import vaecodec_torch as vt
 
 Phi = lambda v: 0.5 * torch.erfc(-v / math.sqrt(2))
-MIN_SCALE = 0.02  # h_s's least scale, in typical posterior sigmas
+# The codec's bank of tables spans these deviations, in latent steps (Hyperprior.smallestScale and largestScale in
+# Sources/Codec/Hyperprior.swift): h_s's scales are held to them in training, as the codec holds them.
+SMALLEST_SCALE, LARGEST_SCALE = 0.08, 64.0
 
 
 def codec_tensors(path):
@@ -65,7 +67,7 @@ class Hyperprior(nn.Module):
         # passed straight through the rounding).
         centre = mean / step
         centre = centre + (torch.round(centre) - centre).detach()
-        scale = torch.exp(log_scale).clamp_min(MIN_SCALE) / step
+        scale = (torch.exp(log_scale) / step).clamp(SMALLEST_SCALE, LARGEST_SCALE)
         p = Phi((u + 0.5 - centre) / scale) - Phi((u - 0.5 - centre) / scale)
         return -torch.log2(p.clamp_min(1e-9)).sum(1), -torch.log2(p_side.clamp_min(1e-9)).sum(1)
 
