@@ -53,3 +53,22 @@ import VAECodecKit
         #expect(unknown?.file == "f.vae" && unknown?.problem.contains("which is not available") == true)
     }
 }
+
+/// A codec model stored with rounded weights has the tables of those weights: calibrating a network for an F16 or I8
+/// file gives the ladder that calibrating the loaded file again gives.
+@Suite struct CalibrationStorageTests {
+    @Test(arguments: [WeightStorage.float16, .int8])
+    func tablesAreFittedToTheStoredWeights(_ weights: WeightStorage) throws {
+        let vae = try VAEModel(config: VAEConfig(arch: .mlp, canvas: 4, latent: 3, hidden: [8]), seed: 2)
+        var rng = Xoshiro256StarStar(seed: 3)
+        let data = ImageDataset(side: 4, pixels: (0..<(200 * 16)).map { _ in UInt8(rng.next() & 255) },
+                                identities: (0..<200).map(Int32.init), source: "noise")
+        let model = try VAECodec.calibrate(vae, name: "m", on: data, weights: weights)
+        let loaded = try CodecModel.load(model.serialized(weights: weights), name: "m", path: "m")
+        let again = try VAECodec.calibrate(loaded.vae, name: "m", on: data)
+        #expect(model.ladder == again.ladder)
+        // Fitted to the unrounded network instead, the steps differ.
+        #expect(try VAECodec.calibrate(vae, name: "m", on: data).ladder != again.ladder)
+        #expect(loaded.fingerprint == again.fingerprint)
+    }
+}
