@@ -18,10 +18,13 @@ public struct Hyperprior: Equatable, Sendable {
     public let analysis0: DenseWeights<Float>, analysis2: DenseWeights<Float>
     /// h_s in fixed point: weights of 8 fractional bits, biases of 16, so a layer's sums carry 16 fractional bits.
     public let synthesis0: DenseWeights<Int32>, synthesis2: DenseWeights<Int32>
-    /// Zero-centred Gaussian tables: `bank[k]` has deviation smallestScale * exp(k * scaleRatio) latent steps over
-    /// -radius...radius (and ESCAPE). A predicted log-scale picks one in steps of `scaleIndexStep` (16 fractional bits).
+    /// Gaussian tables over -radius...radius (and ESCAPE): `bank[f * bankSize + k]` has deviation
+    /// smallestScale * exp(k * scaleRatio) latent steps and mean f / 2^centreBits symbols. A predicted log-scale picks k
+    /// in steps of `scaleIndexStep` (16 fractional bits), and the predicted mean's fraction of a symbol picks f.
     public let bank: [SymbolTable]
     public let scaleIndexStep: Int64
+    /// The fractional bits of a predicted mean that choose its table (0: whole symbols, as in files written before).
+    public let centreBits: Int
     public let rungs: [RungParameters]
 
     /// What a rung needs of the hyperprior; `enabled` is false where the side symbols cost more than they save.
@@ -51,8 +54,10 @@ public struct Hyperprior: Equatable, Sendable {
 
     public var sideCount: Int { analysis2.outputs }
 
-    /// The bank's geometry: 64 scales from 0.08 to 64 latent steps.
-    public static let smallestScale = 0.08, largestScale = 64.0, bankSize = 64
+    /// The bank's geometry: 64 scales from 0.08 to 64 latent steps, each at 4 means a quarter of a symbol apart.
+    /// Rounding the predicted mean to a whole symbol cost faces-grid-b4 5-9% of its bits at every rung (held-out
+    /// ideal bits from hyperprior.py); to a quarter, 0.2-0.6% more than not rounding it at all.
+    public static let smallestScale = 0.08, largestScale = 64.0, bankSize = 64, fittedCentreBits = 2, maxCentreBits = 4
     /// h_s's fixed point: weights and its inputs carry 8 fractional bits, biases and sums 16 (docs/FORMAT.md).
     static let weightOne: Float = 256, sumOne: Float = 65536
 
@@ -84,10 +89,13 @@ public struct Hyperprior: Equatable, Sendable {
         let hidden = synthesis0.applyFixedPoint(input).map { max($0, 0) >> 8 }
         let output = synthesis2.applyFixedPoint(hidden)
         let count = output.count / 2
+        let limit = Int64(1) << (20 + centreBits)
         return (0..<count).map { d in
-            let centre = max(-(1 << 20), min(1 << 20, (output[d] &* Int64(parameters.meanMultiplier) &+ (1 << 31)) >> 32))
+            // The mean in units of 2^-centreBits symbols: its whole symbols move the table, its fraction picks one.
+            let fine = max(-limit, min(limit, (output[d] &* Int64(parameters.meanMultiplier) &* (1 << centreBits) &+ (1 << 31)) >> 32))
+            let (centre, fraction) = (fine >> centreBits, Int(fine & ((1 << centreBits) - 1)))
             let shifted = output[count + d] &- Int64(parameters.scaleOffset) &+ scaleIndexStep / 2
-            let index = Int(max(0, min(Int64(bank.count - 1), shifted >= 0 ? shifted / scaleIndexStep : 0)))
+            let index = fraction * Self.bankSize + Int(max(0, min(Int64(Self.bankSize - 1), shifted >= 0 ? shifted / scaleIndexStep : 0)))
             // In range: |centre| <= 2^20, a bank table starts within 2^16 of 0 (checked on load) and spans under 2^14 values.
             return try! SymbolTable(minValue: Int32(centre) + bank[index].minValue, frequencyTable: bank[index].frequencyTable)
         }
@@ -175,15 +183,18 @@ extension Hyperprior {
             return DenseWeights(outputs: layer.outputs, inputs: layer.inputs, weight: layer.weight.map { round($0, weightOne, limit: 32767) },
                                 bias: layer.bias.map { round($0, sumOne, limit: 2e9) })
         }
-        let ratio = scaleRatio
-        let bank = try (0..<bankSize).map { k in try gaussianTable(scale: smallestScale * exp(Double(k) * ratio)) }
+        let ratio = scaleRatio, centreBits = fittedCentreBits
+        let bank = try (0..<(bankSize << centreBits)).map { i in
+            try gaussianTable(scale: smallestScale * exp(Double(i % bankSize) * ratio), mean: Double(i / bankSize) / Double(1 << centreBits))
+        }
         // h_a is stored in F16: round it now, so the encoder chooses the same side symbols before and after saving.
         func half(_ layer: DenseWeights<Float>) -> DenseWeights<Float> {
             DenseWeights(outputs: layer.outputs, inputs: layer.inputs, weight: layer.weight.map { Float(Float16($0)) },
                          bias: layer.bias.map { Float(Float16($0)) })
         }
         let base = Hyperprior(analysis0: half(trained.analysis0), analysis2: half(trained.analysis2), synthesis0: fixed(trained.synthesis0),
-                              synthesis2: fixed(trained.synthesis2), bank: bank, scaleIndexStep: Int64((Double(sumOne) * ratio).rounded()), rungs: [])
+                              synthesis2: fixed(trained.synthesis2), bank: bank, scaleIndexStep: Int64((Double(sumOne) * ratio).rounded()),
+                              centreBits: centreBits, rungs: [])
         let sideLatents = means.map { base.sideLatents(ladder.scaled($0)) }  // the same at every rung; only the step differs
         let rungs = try ladder.rungs.map { rung in
             let q = trained.sideStep(at: rung.stepMultiplier), m = Double(rung.stepMultiplier)
@@ -209,16 +220,18 @@ extension Hyperprior {
             return parameters(enabled: hyper < plain, sideTables: sideTables)
         }
         return Hyperprior(analysis0: base.analysis0, analysis2: base.analysis2, synthesis0: base.synthesis0, synthesis2: base.synthesis2,
-                          bank: bank, scaleIndexStep: base.scaleIndexStep, rungs: rungs)
+                          bank: bank, scaleIndexStep: base.scaleIndexStep, centreBits: centreBits, rungs: rungs)
     }
 
-    /// A zero-mean Gaussian of deviation `scale` (in latent steps) over -radius...radius, radius = ceil(6 scale),
-    /// with ESCAPE holding the tails.
-    static func gaussianTable(scale: Double) throws -> SymbolTable {
+    /// A Gaussian of deviation `scale` and mean `mean` (in latent steps, 0 <= mean < 1) over -radius...radius,
+    /// radius = ceil(6 scale), with ESCAPE holding the tails.
+    static func gaussianTable(scale: Double, mean: Double = 0) throws -> SymbolTable {
         let radius = max(1, Int((6 * scale).rounded(.up)))
-        func cdf(_ x: Double) -> Double { 0.5 * erfc(-x / (scale * 2.0.squareRoot())) }
+        func cdf(_ x: Double) -> Double { 0.5 * erfc(-(x - mean) / (scale * 2.0.squareRoot())) }
         let counts = (-radius...radius).map { v in Int((Double(1 << 24) * (cdf(Double(v) + 0.5) - cdf(Double(v) - 0.5))).rounded()) }
-        let tails = Int((Double(1 << 24) * 2 * cdf(-Double(radius) - 0.5)).rounded())
+        // Each tail from erfc directly: 1 - cdf would cancel.
+        let tails = Int((Double(1 << 24) * 0.5 * (erfc((Double(radius) + 0.5 + mean) / (scale * 2.0.squareRoot()))
+                                                   + erfc((Double(radius) + 0.5 - mean) / (scale * 2.0.squareRoot())))).rounded())
         return try SymbolTable(minValue: Int32(-radius), counts: counts, escapeCount: tails)
     }
 }
@@ -245,6 +258,7 @@ extension Hyperprior {
             ("codec.hyper.rungs", .init(perRung, shape: [rungs.count, 4])),
             ("codec.hyper.side_steps", .init(rungs.map(\.sideStep), shape: [rungs.count])),
             ("codec.hyper.scale_index_step", .init([Int32(scaleIndexStep)], shape: [1])),
+        ] + (centreBits == 0 ? [] : [("codec.hyper.centre_bits", .init([Int32(centreBits)], shape: [1]))]) + [
             ("codec.hyper.tables", .init(tables, shape: [tables.count])),
         ]
         return layers + rest
@@ -288,13 +302,22 @@ extension Hyperprior {
             throw fail("rung parameters")
         }
         scaleIndexStep = Int64(step)
+        if file.names.contains("codec.hyper.centre_bits") {
+            let bits = try entry("centre_bits")
+            guard bits.shape == [1], let value = bits.int32s?.first, (0...Int32(Self.maxCentreBits)).contains(value) else {
+                throw fail("centre_bits must be 0...\(Self.maxCentreBits)")
+            }
+            centreBits = Int(value)
+        } else {
+            centreBits = 0
+        }
         guard let words = try entry("tables").uint16s else { throw fail("tables") }
         var offset = 0
         func table() throws -> SymbolTable {
             guard offset < words.count - 2, words[offset + 2] == 14 else { throw fail("a table's scale must be 14 bits") }
             do { return try SymbolTable(reading: words, at: &offset) } catch { throw fail("\(error)") }
         }
-        bank = try (0..<Self.bankSize).map { _ in try table() }
+        bank = try (0..<(Self.bankSize << centreBits)).map { _ in try table() }
         // `latentTables` moves a bank table by up to 2^20: its own range must leave room in Int32.
         guard bank.allSatisfy({ abs(Int64($0.minValue)) <= 1 << 16 }) else { throw fail("a bank table lies too far from 0") }
         let sideCount = analysis2.outputs

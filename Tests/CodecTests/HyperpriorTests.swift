@@ -68,8 +68,44 @@ import Testing
         let original = ladder.hyperprior!
         #expect(refitted.synthesis0 == original.synthesis0 && refitted.synthesis2 == original.synthesis2)
         #expect(refitted.analysis0 == original.analysis0 && refitted.analysis2 == original.analysis2)
-        #expect(refitted.bank == original.bank && refitted.scaleIndexStep == original.scaleIndexStep)
+        #expect(refitted.scaleIndexStep == original.scaleIndexStep)
         #expect(zip(refitted.rungs, original.rungs).allSatisfy { $0.inputScale == $1.inputScale && $0.meanMultiplier == $1.meanMultiplier })
+        // The fixture predates tables at fractions of a symbol; a new fit has 4 per scale, and its file keeps them.
+        #expect(original.centreBits == 0 && original.bank.count == Hyperprior.bankSize)
+        #expect(refitted.centreBits == 2 && refitted.bank.count == 4 * Hyperprior.bankSize)
+        let model = CodecModel(name: "m", vae: model.vae, ladder: ladder.with(refitted), training: nil)
+        #expect(try CodecModel.load(model.serialized(weights: .float16), name: "m", path: "m").ladder == model.ladder)
+    }
+
+    /// A bank table at a fraction f of a symbol is the Gaussian at that mean: symbols nearer f cost fewer bits.
+    @Test func bankTablesSitAtTheirFractionOfASymbol() throws {
+        for scale in [0.2, 0.5, 2.0] {
+            let quarter = try Hyperprior.gaussianTable(scale: scale, mean: 0.25), threeQuarters = try Hyperprior.gaussianTable(scale: scale, mean: 0.75)
+            #expect(quarter.codeLength(of: 0) < quarter.codeLength(of: 1) && threeQuarters.codeLength(of: 1) < threeQuarters.codeLength(of: 0))
+            #expect(abs(quarter.codeLength(of: 0) - threeQuarters.codeLength(of: 1)) < 0.01)
+            #expect(abs(quarter.codeLength(of: -1) - threeQuarters.codeLength(of: 2)) < 0.01)
+        }
+    }
+
+    /// A predicted mean picks the table of its fraction: the file's integers, (o m 2^b + 2^31) >> 32 in 2^-b symbols.
+    @Test func theMeansFractionPicksTheTable() throws {
+        let file = try SafeTensorsFile(bytes: model.serialized(weights: .float16), name: "m")
+        var tensors: [String: SafeTensors.Entry] = [:]
+        for name in file.names { tensors[name] = try file.entry(name) }
+        let trained = try #require(try Hyperprior.trained(in: tensors, file: "m"))
+        let refitted = try Hyperprior.fit(trained, ladder: RateLadder(rungs: ladder.rungs), means: Self.means(count: 50, latent: model.vae.config.latent).map { $0[...] })
+        var seen = Set<Int>()
+        for side: [Int32] in [[0, 0], [3, -2], [-5, 7], [1, 1], [9, -9], [-2, 4]] {
+            for rung in 0..<refitted.rungs.count {
+                for table in refitted.latentTables(side: side, rung: rung) {
+                    // Which bank table (by its words) and where it was moved to.
+                    let k = try #require(refitted.bank.firstIndex { $0.frequencyTable == table.frequencyTable })
+                    seen.insert(k / Hyperprior.bankSize)
+                    #expect(table.minValue - refitted.bank[k].minValue >= -(1 << 20))
+                }
+            }
+        }
+        #expect(seen.count > 1, "every predicted mean fell on one fraction: \(seen)")
     }
 
     @Test func networksForAnotherModelAreRefusedByName() throws {

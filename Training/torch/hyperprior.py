@@ -27,6 +27,7 @@ Phi = lambda v: 0.5 * torch.erfc(-v / math.sqrt(2))
 # The codec's bank of tables spans these deviations, in latent steps (Hyperprior.smallestScale and largestScale in
 # Sources/Codec/Hyperprior.swift): h_s's scales are held to them in training, as the codec holds them.
 SMALLEST_SCALE, LARGEST_SCALE = 0.08, 64.0
+CENTRE_STEPS = 4  # a table's mean is a whole number of quarter symbols (Hyperprior.fittedCentreBits = 2)
 
 
 def codec_tensors(path):
@@ -63,10 +64,10 @@ class Hyperprior(nn.Module):
         step = multipliers[rung][:, None]
         u = y / step
         u = u + torch.rand_like(u) - 0.5 if noisy else torch.round(u)
-        # The codec centres each table on a whole symbol, round(mean / step): train with that centre (its gradient
-        # passed straight through the rounding).
+        # The codec centres each table on the mean rounded to a quarter of a symbol: train with that centre (its
+        # gradient passed straight through the rounding).
         centre = mean / step
-        centre = centre + (torch.round(centre) - centre).detach()
+        centre = centre + (torch.round(centre * CENTRE_STEPS) / CENTRE_STEPS - centre).detach()
         scale = (torch.exp(log_scale) / step).clamp(SMALLEST_SCALE, LARGEST_SCALE)
         p = Phi((u + 0.5 - centre) / scale) - Phi((u - 0.5 - centre) / scale)
         return -torch.log2(p.clamp_min(1e-9)).sum(1), -torch.log2(p_side.clamp_min(1e-9)).sum(1)
