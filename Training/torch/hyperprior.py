@@ -103,7 +103,7 @@ def main():
     a.add_argument("--split", required=True, help="the `vaecodec split` folder of the model's training data")
     a.add_argument("--out", required=True)
     a.add_argument("--side", type=int, default=16, help="side latents (default 16)")
-    a.add_argument("--width", type=int, default=32, help="hidden units of h_a and h_s (default 32)")
+    a.add_argument("--width", type=int, default=128, help="hidden units of h_a and h_s (default 128)")
     a.add_argument("--iterations", type=int, default=6000)
     a.add_argument("--seed", type=int, default=1)
     a.add_argument("--force", action="store_true", help="overwrite --out")
