@@ -34,8 +34,8 @@ public struct Hyperprior: Equatable, Sendable {
         public let sideStep: Float
         /// round(q * 2^8): the side symbol's value entering h_s, in 8 fractional bits.
         public let inputScale: Int32
-        /// round(2^16 / m): the predicted mean, 16 fractional bits in y's units, to the nearest symbol is
-        /// (mean * meanMultiplier + 2^31) >> 32.
+        /// round(2^16 / m): the predicted mean, 16 fractional bits in y's units, to the nearest 2^-centreBits symbol
+        /// is (mean * meanMultiplier * 2^centreBits + 2^31) >> 32.
         public let meanMultiplier: Int32
         /// round(2^16 (ln m + ln smallestScale)): the table index is (logScale - scaleOffset + step / 2) / step.
         public let scaleOffset: Int32
