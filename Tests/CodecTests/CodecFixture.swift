@@ -15,6 +15,11 @@ enum CodecFixture {
     static var facesWithHyperprior: CodecModel {
         try! CodecModel.load(Files.read(path("models/tiny-faces-32-hyper.safetensors")), name: "tiny-faces-hyper", path: "tiny-faces-32-hyper.safetensors")
     }
+    /// The same networks calibrated again, with tables at quarter-symbol means (Fixtures/README.md).
+    static var facesWithQuarterHyperprior: CodecModel {
+        try! CodecModel.load(Files.read(path("models/tiny-faces-32-hyper-quarter.safetensors")), name: "tiny-faces-hyper-quarter",
+                             path: "tiny-faces-32-hyper-quarter.safetensors")
+    }
     static var digits: CodecModel {
         try! CodecModel.load(Files.read(path("models/tiny-digits-32.safetensors")), name: "tiny-digits", path: "tiny-digits-32.safetensors")
     }

@@ -8,12 +8,13 @@ import Imaging
     struct Golden: Sendable, CustomTestStringConvertible {
         let file: String, model: Model, rung: Int, width: Int, height: Int, symbols: [Int32]
         var testDescription: String { file }
-        enum Model: Sendable { case faces, digits, facesWithHyperprior }
+        enum Model: Sendable { case faces, digits, facesWithHyperprior, facesWithQuarterHyperprior }
         var codecModel: CodecModel {
             switch model {
             case .faces: CodecFixture.faces
             case .digits: CodecFixture.digits
             case .facesWithHyperprior: CodecFixture.facesWithHyperprior
+            case .facesWithQuarterHyperprior: CodecFixture.facesWithQuarterHyperprior
             }
         }
     }
@@ -26,6 +27,8 @@ import Imaging
         Golden(file: "vae/face-odd-177x151-q60.vae", model: .faces, rung: 4, width: 177, height: 151, symbols: [2, 1, 4, -4, -3, 13, -11, -6]),
         // Two side symbols, then the eight latent symbols under the tables they choose.
         Golden(file: "vae/face-gray-64-hyper-b2.vae", model: .facesWithHyperprior, rung: 9, width: 64, height: 64, symbols: [1, -2, 1, -2, 3, -2, -1, 11, -8, -2]),
+        // The same networks with tables at quarter-symbol means (codec.hyper.centre_bits = 2).
+        Golden(file: "vae/face-gray-64-hyper-quarter-b2.vae", model: .facesWithQuarterHyperprior, rung: 9, width: 64, height: 64, symbols: [1, -2, 1, -2, 3, -2, -1, 11, -8, -2]),
     ]
 
     /// The model fingerprints the golden files were made with: a change to weights or tables changes them.
@@ -34,6 +37,18 @@ import Imaging
         #expect(String(faces, radix: 16) == "eecf0f05a3d4f95c")
         #expect(String(digits, radix: 16) == "70c4351267db057b")
         #expect(String(CodecFixture.facesWithHyperprior.fingerprint, radix: 16) == "8ce09708975fb0e")
+        #expect(String(CodecFixture.facesWithQuarterHyperprior.fingerprint, radix: 16) == "f639f833cc131966")
+    }
+
+    /// The quarter-symbol golden file's latents are coded under tables at fractions other than 0, so it pins that
+    /// arithmetic and not only the whole-symbol one.
+    @Test func theQuarterGoldenUsesFractionalTables() throws {
+        let hyperprior = try #require(CodecFixture.facesWithQuarterHyperprior.ladder.hyperprior)
+        #expect(hyperprior.centreBits == 2)
+        let fractions = hyperprior.latentTables(side: [1, -2], rung: 9).map { table in
+            hyperprior.bank.firstIndex { $0.frequencyTable == table.frequencyTable }.map { $0 / Hyperprior.bankSize }
+        }
+        #expect(fractions.allSatisfy { $0 != nil } && fractions.contains { $0 != 0 }, "\(fractions)")
     }
 
     @Test(arguments: golden)

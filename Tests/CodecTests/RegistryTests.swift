@@ -10,6 +10,7 @@ import VAE
         (name: "tiny-faces", path: CodecFixture.path("models/tiny-faces-32.safetensors")),
         (name: "tiny-digits", path: CodecFixture.path("models/tiny-digits-32.safetensors")),
         (name: "tiny-faces-hyper", path: CodecFixture.path("models/tiny-faces-32-hyper.safetensors")),
+        (name: "tiny-faces-hyper-quarter", path: CodecFixture.path("models/tiny-faces-32-hyper-quarter.safetensors")),
     ])
 
     /// The shipped files store the fingerprint a decoder trusts without hashing the weights: it must be theirs.
