@@ -37,6 +37,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Held-out images to measure.")
     var limit = 300
 
+    @Option(help: "Held-out images to pass over first: --skip 300 measures images the default report never sees, a slice to choose settings on.")
+    var skip = 0
+
     @Option(help: "Share of the images held out (image folders and single IDX files), as in `train` (default: the models' training record, else 0.1).")
     var valFraction: Double?
 
@@ -71,6 +74,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if skip < 0 { throw ValidationError("--skip must be at least 0") }
         if compareModel != nil && compareEffort != nil { throw ValidationError("--compare-model and --compare-effort: one comparison at a time") }
         if let crop, crop < 1 { throw ValidationError("--crop must be at least 1") }
         if let valFraction, !(0..<1).contains(valFraction) { throw ValidationError("--val-fraction must be in [0, 1)") }
@@ -90,7 +94,8 @@ struct BenchCommand: ParsableCommand {
         let compared = try compareModel.map { try modelOptions.codec($0).models.load($0) } ?? []
         let (spec, split) = try trainingSplit(of: models + compared, side: side)
         let (train, heldOut) = try loadSplit(spec, split)
-        let images = (0..<min(limit, heldOut.count)).map { i in
+        guard skip < heldOut.count else { throw ValidationError("--skip \(skip): there are only \(heldOut.count) held-out images") }
+        let images = (skip..<min(skip + limit, heldOut.count)).map { i in
             GrayImage(width: side, height: side, pixels: heldOut.pixels[(i * side * side)..<((i + 1) * side * side)].map(Float.init))
         }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
@@ -105,7 +110,7 @@ struct BenchCommand: ParsableCommand {
             return
         }
         let command = (["vaecodec"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
-        let about = "\(images.count) held-out images (\(heldOut.source)), \(side)x\(side) canvas\(spec.crop.map { ", central \($0)x\($0) crop" } ?? "")"
+        let about = "\(images.count) held-out images\(skip > 0 ? " from number \(skip + 1) on" : "") (\(heldOut.source)), \(side)x\(side) canvas\(spec.crop.map { ", central \($0)x\($0) crop" } ?? "")"
             + "; split: seed \(split.seed), held-out share \(split.validationFraction)\(spec.limit.map { ", first \($0) images" } ?? "")"
         if denoise || denoiseOnly { try runDenoise(models: models, images: images, command: command, about: about) }
         if denoiseOnly { return }

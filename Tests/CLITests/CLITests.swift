@@ -290,6 +290,15 @@ struct CLI {
         #expect(bench.status == 0, "\(bench.stderr)")
         let report = try String(contentsOfFile: dir + "/r/report.md", encoding: .utf8)
         #expect(report.contains("split: seed 3, held-out share 0.3"), "\(report.prefix(400))")
+        // --skip passes over the first held-out images (a slice to choose settings on), and cannot pass over all of them.
+        let skipped = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--effort", "fast", "--skip", "1", "--limit", "1",
+                                   "--out", "s", "-q"], in: dir)
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        let skippedReport = try String(contentsOfFile: dir + "/s/report.md", encoding: .utf8)
+        #expect(skippedReport.contains("1 held-out images from number 2 on"), "\(skippedReport.prefix(400))")
+        let beyond = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--skip", "999", "--out", "s2"], in: dir)
+        #expect(beyond.status != 0 && beyond.stderr.contains("--skip 999: there are only"), "\(beyond.stderr)")
+        #expect(!CLI.files(in: dir).contains("s2"))
         let contradicting = try CLI.run(["bench", "--data", CLI.fixture("images"), "--model", "m.safetensors", "--seed", "1", "--out", "r2"], in: dir)
         #expect(contradicting.status == 1 && contradicting.stderr.hasPrefix("vaecodec: m.safetensors: was trained on the split of --seed 3 (its training record)"),
                 "\(contradicting.stderr)")
