@@ -92,11 +92,15 @@ public struct ModelFile {
             if info.dtype == .i8 {
                 let scaleName = p.name + WeightStorage.scaleSuffix
                 known.insert(scaleName)
-                guard let codes = try file.entry(p.name)?.int8s, let scales = try file.entry(scaleName), scales.shape == [info.shape[0]],
+                guard let codes = try file.entry(p.name), let scales = try file.entry(scaleName), scales.shape == [info.shape[0]],
                       let rowScales = scales.floats, rowScales.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
                     throw fail("tensor \"\(p.name)\" is I8 without a valid \"\(scaleName)\" (F32 or F16, one finite scale >= 0 per row)")
                 }
-                p.value.data = WeightStorage.dequantize(codes, rowScales: rowScales)
+                codes.bytes.withUnsafeBytes { bytes in
+                    p.value.data.withUnsafeMutableBufferPointer {
+                        WeightStorage.dequantize(bytes.assumingMemoryBound(to: Int8.self), rowScales: rowScales, into: $0)
+                    }
+                }
                 continue
             }
             let read = try p.value.data.withUnsafeMutableBufferPointer { try file.readFloats(p.name, into: $0) }
@@ -182,8 +186,19 @@ public enum WeightStorage: String, Sendable, CaseIterable {
     }
 
     static func dequantize(_ codes: [Int8], rowScales: [Float]) -> [Float] {
+        var values = [Float](repeating: 0, count: codes.count)
+        codes.withUnsafeBufferPointer { q in values.withUnsafeMutableBufferPointer { dequantize(q, rowScales: rowScales, into: $0) } }
+        return values
+    }
+
+    /// w = q s row by row (rows of codes.count / rowScales.count), so the inner loop vectorises: loading a model
+    /// dequantizes millions of codes.
+    static func dequantize(_ codes: UnsafeBufferPointer<Int8>, rowScales: [Float], into values: UnsafeMutableBufferPointer<Float>) {
+        precondition(values.count == codes.count && (rowScales.isEmpty ? codes.isEmpty : codes.count % rowScales.count == 0))
         let rowLength = codes.count / max(1, rowScales.count)
-        return codes.indices.map { Float(codes[$0]) * rowScales[$0 / max(1, rowLength)] }
+        for (r, scale) in rowScales.enumerated() {
+            for i in (r * rowLength)..<((r + 1) * rowLength) { values[i] = Float(codes[i]) * scale }
+        }
     }
 }
 
