@@ -150,4 +150,16 @@ import Testing
         let error = #expect(throws: SafeTensorsError.self) { try CodecModel.load(rewritten.serialized(), name: "m", path: "m.safetensors") }
         #expect(error?.problem.hasPrefix("hyperprior tables are malformed (\(damaged.problem)") == true, "\(String(describing: error))")
     }
+
+    /// centre_bits out of 0...4, or one that does not match the bank's table count, is refused by name.
+    @Test(arguments: [(Int32(5), "centre_bits must be 0...4"), (Int32(1), "words left over"), (Int32(3), "a table's scale must be 14 bits")])
+    func malformedCentreBitsAreAnError(_ damaged: (bits: Int32, problem: String)) throws {
+        let file = try SafeTensorsFile(bytes: CodecFixture.facesWithQuarterHyperprior.serialized(weights: .float16), name: "m")
+        var rewritten = SafeTensors(metadata: file.metadata)
+        for name in file.names {
+            rewritten.add(name, name == "codec.hyper.centre_bits" ? SafeTensors.Entry([damaged.bits], shape: [1]) : try file.entry(name)!)
+        }
+        let error = #expect(throws: SafeTensorsError.self) { try CodecModel.load(rewritten.serialized(), name: "m", path: "m.safetensors") }
+        #expect(error?.file == "m.safetensors" && error?.problem.contains(damaged.problem) == true, "\(String(describing: error))")
+    }
 }
