@@ -51,9 +51,6 @@ public struct SafeTensors: Sendable {
             self.init(dtype: .i8, shape: shape, bytes: values.map { UInt8(bitPattern: $0) })
         }
 
-        /// Values of an I8 tensor; nil for other dtypes.
-        public var int8s: [Int8]? { dtype == .i8 ? bytes.map { Int8(bitPattern: $0) } : nil }
-
         /// Float values of an F32 or F16 tensor; nil for integer dtypes.
         public var floats: [Float]? {
             switch dtype {
