@@ -249,7 +249,7 @@ public enum BatchEncoder {
         return zip(zip(images, canvases), means).map { pair, mean in
             let (image, canvas) = pair
             let headers = (0..<codec.rungCount).map { codec.header(rung: $0, width: canvas.width, height: canvas.height, hint: inputs[image].hint) }
-            let symbols = (0..<codec.rungCount).map { codec.symbols(mean: mean, rung: $0) }
+            let symbols = codec.symbolsAtEveryRung(mean: mean)
             return Prepared(canvas: canvas.canvas, width: canvas.width, height: canvas.height, mean: mean, symbols: symbols, headers: headers,
                             fileSizes: sizes ? zip(symbols, headers).map { codec.file(symbols: $0, header: $1).count } : [])
         }

@@ -28,6 +28,9 @@ public struct LatentCodec {
         model.ladder.symbols(mean: mean[...], rung: rung)
     }
 
+    /// A file's symbols at every rung for an encoder mean (`RateLadder.symbolsAtEveryRung(mean:)`).
+    public func symbolsAtEveryRung(mean: [Float]) -> [[Int32]] { model.ladder.symbolsAtEveryRung(mean: mean[...]) }
+
     /// The header of this model's file for a rung and an original size.
     public func header(rung: Int, width: Int, height: Int, hint: ContainerHeader.FormatHint) -> ContainerHeader {
         ContainerHeader(formatHint: hint, rung: UInt8(rung), modelID: model.modelID, width: width, height: height)

@@ -142,8 +142,8 @@ public enum RateControl {
         let codec = LatentCodec(model: model)
         let (canvas, width, height) = input.canvas(side: model.canvas)
         let mean = codec.means([canvas])[0]
-        return choices(model: model, coded: (0..<codec.rungCount).map { rung in
-            (mean, codec.symbols(mean: mean, rung: rung), rung, canvas, codec.header(rung: rung, width: width, height: height, hint: input.hint))
+        return choices(model: model, coded: codec.symbolsAtEveryRung(mean: mean).enumerated().map { rung, symbols in
+            (mean, symbols, rung, canvas, codec.header(rung: rung, width: width, height: height, hint: input.hint))
         })
     }
 

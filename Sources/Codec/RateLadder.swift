@@ -66,6 +66,15 @@ public struct RateLadder: Equatable, Sendable {
         sideSymbols(mean: mean, rung: rung) + rungs[rung].quantizer.quantize(mean)
     }
 
+    /// `symbols(mean:rung:)` at every rung, with h_a run once: only the side step differs between rungs.
+    public func symbolsAtEveryRung(mean: ArraySlice<Float>) -> [[Int32]] {
+        let sideLatents = hyperprior.map { $0.sideLatents(scaled(mean)) }
+        return rungs.indices.map { rung in
+            let side = usesHyperprior(rung: rung) ? Hyperprior.quantize(sideLatents!, step: hyperprior!.rungs[rung].sideStep) : []
+            return side + rungs[rung].quantizer.quantize(mean)
+        }
+    }
+
     /// The side symbols a file of `rung` codes first for an encoder mean (none where the rung does not use the hyperprior).
     public func sideSymbols(mean: ArraySlice<Float>, rung: Int) -> [Int32] {
         guard let hyperprior, usesHyperprior(rung: rung) else { return [] }

@@ -46,6 +46,10 @@ func im2col(_ g: PatchGeometry, image: UnsafePointer<Float>, cols: UnsafeMutable
                     dst.update(repeating: 0, count: low)
                     if s == 1 {
                         (dst + low).update(from: src + low, count: high &- low)
+                    } else if s == 2 {
+                        // A constant stride lets the copy vectorise: the decoder's upsampling layers go through here.
+                        var gw = low
+                        while gw < high { dst[gw] = src[gw &* 2]; gw &+= 1 }
                     } else {
                         var gw = low
                         while gw < high { dst[gw] = src[gw &* s]; gw &+= 1 }
@@ -59,6 +63,15 @@ func im2col(_ g: PatchGeometry, image: UnsafePointer<Float>, cols: UnsafeMutable
 
 /// The adjoint of im2col: adds each column entry back onto the image pixel it was read from.
 func col2im(_ g: PatchGeometry, cols: UnsafePointer<Float>, ldCols: Int, image: UnsafeMutablePointer<Float>) {
+    if g.kernel == 4 && g.stride == 2 && g.padding == 1 && g.height == 2 * g.gridHeight && g.width == 2 * g.gridWidth {
+        col2imHalving(g, cols: cols, ldCols: ldCols, image: image)
+    } else {
+        col2imScatter(g, cols: cols, ldCols: ldCols, image: image)
+    }
+}
+
+/// col2im as a scatter: any geometry.
+func col2imScatter(_ g: PatchGeometry, cols: UnsafePointer<Float>, ldCols: Int, image: UnsafeMutablePointer<Float>) {
     let (k, s, p) = (g.kernel, g.stride, g.padding)
     for c in 0..<g.channels {
         for kh in 0..<k {
@@ -79,6 +92,55 @@ func col2im(_ g: PatchGeometry, cols: UnsafePointer<Float>, ldCols: Int, image: 
                         while gw < high { dst[gw &* s] += src[gw]; gw &+= 1 }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// col2im for kernel 4, stride 2, padding 1 onto an image twice the grid's size (the decoders' upsampling layers),
+/// as a gather. Output pixel (2m + a, 2n + b) has four taps: rows kh = 1 (grid row m) and 3 (m - 1) when a = 0, 0
+/// (m + 1) and 2 (m) when a = 1, and likewise columns. It adds them in the scatter's order (kh, then kw), so the
+/// sums are the same to the bit; a tap outside the grid adds +0, which changes no sum (none is -0: each starts
+/// from the image's value). Each pixel is written once, and the row loop vectorises.
+func col2imHalving(_ g: PatchGeometry, cols: UnsafePointer<Float>, ldCols: Int, image: UnsafeMutablePointer<Float>) {
+    let (gh, gw) = (g.gridHeight, g.gridWidth)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: gw) { zeros in
+        zeros.initialize(repeating: 0)
+        let zero = UnsafePointer(zeros.baseAddress!)
+        for c in 0..<g.channels {
+            // Row (kh, kw) of this channel at grid row ih, or zeros outside the grid.
+            func tap(_ kh: Int, _ kw: Int, _ ih: Int) -> UnsafePointer<Float> {
+                guard ih >= 0 && ih < gh else { return zero }
+                let row: Int = (c &* 4 &+ kh) &* 4 &+ kw
+                return cols + (row &* ldCols &+ ih &* gw)
+            }
+            for oh in 0..<g.height {
+                let m = oh >> 1
+                let (khP, ihP, khQ, ihQ) = oh & 1 == 0 ? (1, m, 3, m &- 1) : (0, m &+ 1, 2, m)
+                let (p0, p1, p2, p3) = (tap(khP, 0, ihP), tap(khP, 1, ihP), tap(khP, 2, ihP), tap(khP, 3, ihP))
+                let (q0, q1, q2, q3) = (tap(khQ, 0, ihQ), tap(khQ, 1, ihQ), tap(khQ, 2, ihQ), tap(khQ, 3, ihQ))
+                let out = image + (c &* g.height &+ oh) &* g.width
+                // Even columns 2n: kw = 1 (column n), 3 (n - 1); odd columns 2n + 1: kw = 0 (n + 1), 2 (n).
+                func edge(_ n: Int) {
+                    let (before, after) = (n > 0 ? n &- 1 : -1, n &+ 1 < gw ? n &+ 1 : -1)
+                    func at(_ row: UnsafePointer<Float>, _ i: Int) -> Float { i >= 0 ? row[i] : 0 }
+                    var even: Float = out[2 &* n]
+                    even += p1[n]; even += at(p3, before); even += q1[n]; even += at(q3, before)
+                    var odd: Float = out[2 &* n &+ 1]
+                    odd += at(p0, after); odd += p2[n]; odd += at(q0, after); odd += q2[n]
+                    (out[2 &* n], out[2 &* n &+ 1]) = (even, odd)
+                }
+                edge(0)
+                var n = 1
+                while n < gw &- 1 {
+                    var even: Float = out[2 &* n]
+                    even += p1[n]; even += p3[n &- 1]; even += q1[n]; even += q3[n &- 1]
+                    var odd: Float = out[2 &* n &+ 1]
+                    odd += p0[n &+ 1]; odd += p2[n]; odd += q0[n &+ 1]; odd += q2[n]
+                    (out[2 &* n], out[2 &* n &+ 1]) = (even, odd)
+                    n &+= 1
+                }
+                if gw > 1 { edge(gw &- 1) }
             }
         }
     }

@@ -25,7 +25,7 @@ extension Effort: ExpressibleByArgument {}
 
 /// How hard the encoder works on each image's symbols.
 struct EncoderOptions: ParsableArguments {
-    @Option(help: "fast (each member of the image's domain at the rung a local search finds), balanced (that, then the chosen code refined until its searches stall) or best (every model at every rung, then \(LatentRefiner.defaultSteps) steps of two searches: the slowest).")
+    @Option(help: "fast (each member of the image's domain at the rung a local search finds), balanced (that, then the chosen code refined until its search stalls) or best (every model at every rung, then \(LatentRefiner.defaultSteps) steps of two searches: the slowest).")
     var effort = Effort.default
 
     @Option(help: "Adam steps that refine the chosen symbols against the decoder, overriding the effort's (0: round the encoder's mean and stop). Costs one decoder pass and its backward per step.")

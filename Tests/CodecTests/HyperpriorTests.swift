@@ -27,6 +27,13 @@ import Testing
         }
     }
 
+    /// The encoder's shortcut (h_a once for all rungs) gives each rung's symbols exactly.
+    @Test func symbolsAtEveryRungAreEachRungsSymbols() {
+        for mean in Self.means(count: 8, latent: model.vae.config.latent) {
+            #expect(ladder.symbolsAtEveryRung(mean: mean[...]) == ladder.rungs.indices.map { ladder.symbols(mean: mean[...], rung: $0) })
+        }
+    }
+
     @Test func everyRungRoundTripsThroughAFile() throws {
         let codec = LatentCodec(model: model)
         for (i, mean) in Self.means(count: 40, latent: model.vae.config.latent).enumerated() {

@@ -151,6 +151,25 @@ struct GradientCheck {
         #expect(conv.forward(x).data == x.data)
     }
 
+    /// The upsampling layers' gather gives the scatter's sums to the bit, on grids of 1 to 8 cells a side and onto
+    /// an image that already holds values (as col2im adds).
+    @Test(arguments: [(1, 1), (1, 3), (2, 2), (5, 3), (8, 8)])
+    func halvingCol2imIsTheScatterExactly(gridHeight: Int, gridWidth: Int) {
+        var rng = Xoshiro256StarStar(seed: 12)
+        let g = PatchGeometry(channels: 3, height: 2 * gridHeight, width: 2 * gridWidth, kernel: 4, stride: 2, padding: 1,
+                              gridHeight: gridHeight, gridWidth: gridWidth)
+        let ld = 2 * g.gridSize + 1  // columns of a batch: this image's block sits at an offset, in a wider row
+        let cols = rng.normalTensor(shape: [g.rows * ld]).data
+        let start = rng.normalTensor(shape: [g.channels * g.imageSize]).data
+        var gathered = start, scattered = start
+        cols.withUnsafeBufferPointer { c in
+            gathered.withUnsafeMutableBufferPointer { col2imHalving(g, cols: c.baseAddress! + 1, ldCols: ld, image: $0.baseAddress!) }
+            scattered.withUnsafeMutableBufferPointer { col2imScatter(g, cols: c.baseAddress! + 1, ldCols: ld, image: $0.baseAddress!) }
+        }
+        #expect(gathered.map(\.bitPattern) == scattered.map(\.bitPattern))
+        #expect(gathered != start)
+    }
+
     /// ConvTranspose2d is the adjoint of Conv2d with the same weights: <conv(x), y> = <x, convT(y)>.
     @Test func transposedConvolutionIsTheAdjoint() {
         var rng = Xoshiro256StarStar(seed: 11)
