@@ -71,10 +71,10 @@ public struct LatentRefiner: Sendable {
     /// not depend on the others in the batch.
     public func refine(_ jobs: [Job], model: CodecModel) -> [[Int32]] {
         guard !jobs.isEmpty else { return [] }
-        let k = model.vae.config.latent, pixels = model.canvas * model.canvas, searches = self.searches.count
+        let k = model.vae.config.latent, pixels = model.canvas * model.canvas, searchCount = searches.count
         precondition(jobs.allSatisfy { $0.canvas.count == pixels && $0.mean.count == k })
-        // Row r = job * searches + search; `active` lists the rows still searching, in order.
-        let rows = jobs.count * searches
+        // Row r = job * searchCount + search; `active` lists the rows still searching, in order.
+        let rows = jobs.count * searchCount
         let rungs = jobs.map { model.ladder.rungs[$0.rung] }
         let count = rungs[0].quantizer.transmitted.count
         let transmitted = rungs[0].quantizer.transmitted
@@ -87,7 +87,7 @@ public struct LatentRefiner: Sendable {
         for (j, job) in jobs.enumerated() {
             let steps = rungs[j].quantizer.steps
             let start = transmitted.indices.map { job.mean[transmitted[$0]] / steps[$0] }
-            for _ in 0..<searches { y += start }
+            for _ in 0..<searchCount { y += start }
         }
         var m = [Float](repeating: 0, count: y.count), v = m
         var best = [[Int32]](repeating: [], count: jobs.count), bestCost = [Double](repeating: .infinity, count: jobs.count)
@@ -101,14 +101,14 @@ public struct LatentRefiner: Sendable {
             }
             var z = [Float](repeating: 0, count: active.count * k)
             for (a, r) in active.enumerated() {
-                let steps = rungs[r / searches].quantizer.steps
+                let steps = rungs[r / searchCount].quantizer.steps
                 for i in 0..<count { z[a * k + transmitted[i]] = Float(rounded[r * count + i]) * steps[i] }
             }
             var sse = [Double](repeating: 0, count: active.count)
             let (_, dz) = model.vae.decoderGradient(z: Tensor(shape: [active.count, k], data: z)) { mean in
                 var gradient = mean
                 for (a, r) in active.enumerated() {
-                    let target = targets[r / searches]
+                    let target = targets[r / searchCount]
                     var sum = 0.0
                     for i in 0..<pixels {
                         let residual = mean.data[a * pixels + i] - target[i]
@@ -120,7 +120,7 @@ public struct LatentRefiner: Sendable {
                 return gradient
             }
             for (a, r) in active.enumerated() {
-                let j = r / searches, tables = jobTables[j]
+                let j = r / searchCount, tables = jobTables[j]
                 let symbols = Array(rounded[(r * count)..<((r + 1) * count)])
                 let cost = sse[a] * 255 * 255 + jobs[j].lambda * zip(symbols, tables).reduce(0) { $0 + $1.1.codeLength(of: $1.0) }
                 if cost < bestCost[j] { (best[j], bestCost[j]) = (symbols, cost) }
@@ -129,8 +129,8 @@ public struct LatentRefiner: Sendable {
             if step == steps { break }
 
             for (a, r) in active.enumerated() {
-                let j = r / searches, tables = jobTables[j], stepSizes = rungs[j].quantizer.steps
-                let adam = AdamStep(step: step + 1, learningRate: self.searches[r % searches][stage[r]]), lambda = jobs[j].lambda
+                let j = r / searchCount, tables = jobTables[j], stepSizes = rungs[j].quantizer.steps
+                let adam = AdamStep(step: step + 1, learningRate: searches[r % searchCount][stage[r]]), lambda = jobs[j].lambda
                 for i in 0..<count {
                     let at = r * count + i
                     let below = Int32(max(-1e9, min(1e9, y[at].rounded(.down))))
@@ -140,7 +140,7 @@ public struct LatentRefiner: Sendable {
                 }
             }
             if let patience {
-                for r in active where step + 1 - rowImproved[r] > patience && stage[r] + 1 < self.searches[r % searches].count {
+                for r in active where step + 1 - rowImproved[r] > patience && stage[r] + 1 < searches[r % searchCount].count {
                     (stage[r], rowImproved[r]) = (stage[r] + 1, step + 1)
                 }
                 active.removeAll { step + 1 - rowImproved[$0] > patience }

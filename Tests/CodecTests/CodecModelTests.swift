@@ -185,6 +185,26 @@ import Imaging
         #expect(gains > 0)
     }
 
+    /// A search whose rate falls when it stalls goes on from where its first rate would have stopped, so it never ends
+    /// worse than that rate alone in the search's own cost, SSE + lambda * bits.
+    @Test func aFallingRateNeverEndsWorseThanItsFirstRate() {
+        let model = CodecFixture.faces, codec = LatentCodec(model: model)
+        let canvas = codec.canvas(of: CodecFixture.image("face-gray-64.png")).canvas
+        let mean = codec.means([canvas])[0]
+        let top = codec.rungCount - 1
+        for (rung, lambda) in [(top / 3, 300.0), (2 * top / 3, 50.0), (top, 5.0)] {
+            func cost(_ refiner: LatentRefiner) -> Double {
+                let symbols = refiner.refine(mean: mean, rung: rung, model: model, canvas: canvas.pixels, lambda: lambda)
+                let decoded = codec.reconstructions([symbols], rung: rung)[0].pixels
+                let sse = zip(decoded, canvas.pixels).reduce(0.0) { $0 + pow(Double($1.0) - Double(min(max($1.1, 0), 255)), 2) }
+                return sse + lambda * zip(symbols, model.ladder.rungs[rung].tables).reduce(0.0) { $0 + $1.1.codeLength(of: $1.0) }
+            }
+            let falling = cost(LatentRefiner(steps: 60, searches: [[0.03, 0.01, 0.003]], patience: 2))
+            let first = cost(LatentRefiner(steps: 60, searches: [[0.03]], patience: 2))
+            #expect(falling <= first * (1 + 1e-6))
+        }
+    }
+
     @Test func refinerWithoutStepsIsPlainRounding() {
         let model = CodecFixture.faces, codec = LatentCodec(model: model)
         let canvas = codec.canvas(of: CodecFixture.image("face-gray-64.png")).canvas
